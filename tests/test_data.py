@@ -3,7 +3,8 @@ from collections import Counter
 import pytest
 from compact_nb.core import TaskKind, question_key
 from compact_nb.answers import normalize_answer
-from compact_nb.teacher_data import (load_eit, filter_correct, complete_examples, corpus_summary, load_fair,
+from compact_nb.fair import load_fair
+from compact_nb.teacher_data import (load_eit, filter_correct, complete_examples, corpus_summary,
                                      EIT_DATASETS, default_level, read_json_records, repair_escapes)
 from compact_nb.benchmarks import BENCHMARKS, load_benchmark, subset_indices
 import compact_nb.benchmarks as benchmarks

@@ -6,7 +6,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 MODULES = sorted(p.stem for p in (ROOT/'compact_nb').glob('*.py') if not p.stem.startswith('_'))
-DATA_ONLY = ['core', 'answers', 'corpus', 'teacher_data', 'benchmarks']
+DATA_ONLY = ['core', 'config', 'answers', 'corpus', 'teacher_data', 'fair', 'benchmarks', 'testbed']
 
 def _run(code:str):
     env = {**os.environ, 'PYTHONPATH': os.pathsep.join([str(ROOT), os.environ.get('PYTHONPATH', '')])}
