@@ -68,3 +68,28 @@ def test_trainer_step(tok, tmp_path):
     assert any(not torch.equal(a, p) for a, p in zip(before, [p for p in model.parameters() if p.requires_grad]))
     assert all(0 <= v <= 1 for k, v in tr.last_logs.items() if k.startswith('alpha/'))
     assert set(k.split('/')[0] for k in tr.last_logs) >= {'loss', 'alpha', 'mi', 'cons', 'ppl'}
+
+@pytest.mark.slow
+def test_real_student_bpe_layout_and_scores():
+    "On SmolLM2-135M (byte-level BPE, GQA 9/3 heads, LoRA): re-tokenising a path gives the same ids, and fused == reference."
+    try:
+        from compact_nb.models import load_student, LoraSpec
+        model, tok = load_student(lora=LoraSpec(r=4, alpha=8, dropout=0.0), attn_implementation='eager')
+    except (ImportError, FileNotFoundError, OSError) as e: pytest.skip(f"SmolLM2 student not available: {e}")
+    from compact_nb.core import Example, Rationale
+    from compact_nb.batching import tokenize_example
+    ex = Example('Jack had 8 pens and gave away 3. How many are left?', '5', 'numeric', qid='q1')
+    ex.add(Rationale('a', 'He had 8 pens. Therefore, after giving 3 away, 8 - 3 = 5. The answer is 5'))
+    ex.add(Rationale('b', 'Wait, so we subtract: 8-3 equals 5.\nSo the final answer is 5.'))
+    f = tokenize_example(ex, tok, ['a', 'b'])
+    for k in range(2):
+        ids = f['prompt_ids'] + f['rationale_ids'][k] + f['suffix_ids'] + [f['eos_id']]
+        assert tok(tok.decode(ids), add_special_tokens=False)['input_ids'] == ids
+    assert tok.decode(f['suffix_ids'][slice(*f['gold_span'])]).strip() == '5'
+    think = [[t for t, m in zip(tok.convert_ids_to_tokens(r), fl) if m] for r, fl in zip(f['rationale_ids'], f['thinking'])]
+    assert think == [['ĠTherefore'], ['Wait', 'Ġso']]
+    for p in model.parameters():  # make the fresh LoRA adapter non-trivial
+        if p.requires_grad: torch.nn.init.normal_(p, std=0.02)
+    b = PathCollator(tok, ['a', 'b'])([ex])
+    fused, ref = compute_scores(model, b), reference_scores(model, b)
+    for n in SCORE_NAMES: torch.testing.assert_close(fused[n], ref[n], atol=1e-4, rtol=1e-5)
