@@ -38,3 +38,13 @@ def test_train_config_file_typo_names_file(tmp_path):
     cfg.write_text('lr: 1.0e-4\nlearning_rat: 3\n')
     r = run('train', str(cfg), '--runs-dir', str(tmp_path))
     assert r.returncode == 2 and 'run.yaml' in r.stderr and "unknown option 'learning_rat'" in r.stderr
+
+def test_shipped_configs_parse():
+    from pathlib import Path
+    from compact_nb.config import parse_config
+    from compact_nb.train import TrainConfig
+    files = sorted((Path(__file__).parents[1] / 'configs').glob('*.yaml'))
+    assert files
+    for f in files:
+        cfg = parse_config(TrainConfig, [str(f)])
+        assert cfg.name and cfg.data
