@@ -203,7 +203,9 @@ def rationale_jobs(pool:TeacherPool, examples:list)->list:
     return jobs
 
 # %% ../nbs/13_teachers.ipynb #39004556
-def answer_filter(examples:list, jobs:list, results:dict)->tuple:
+def answer_filter(examples:list, jobs:list, results:dict,
+                  keep_wrong:bool=False # also keep rationales with a wrong answer (marked `meta['correct'] = False`)
+                 )->tuple:
     "Rationales whose answer matches the gold answer: `([(example, Rationale, job key)], {teacher: {generated, correct}})`."
     by_qid = {_qid(ex, i): ex for i, ex in enumerate(examples)}
     kept, counts = [], {}
@@ -214,9 +216,10 @@ def answer_filter(examples:list, jobs:list, results:dict)->tuple:
         ex = by_qid[j.tags['qid']]
         ct['generated'] += 1
         pred = extract_answer(e['text'], ex.kind)
-        if not answers_match(pred, ex.gold, ex.kind): continue
-        ct['correct'] += 1
-        meta = dict(prompt=j.tags['prompt'], sample=j.tags['sample'], finish_reason=e.get('finish_reason'))
+        correct = answers_match(pred, ex.gold, ex.kind)
+        ct['correct'] += correct
+        if not (correct or keep_wrong): continue
+        meta = dict(prompt=j.tags['prompt'], sample=j.tags['sample'], finish_reason=e.get('finish_reason'), correct=correct)
         kept.append((ex, Rationale(j.teacher, e['text'], perspective=j.tags.get('perspective'), meta=meta), j.key))
     return kept, {t: dict(generated=c['generated'], correct=c['correct']) for t, c in counts.items()}
 
@@ -275,6 +278,7 @@ def build_corpus(pool:TeacherPool, # the teachers
                  threshold:float=3.5, # least mean peer score a rationale needs
                  keep_unscored:bool=False, # keep a rationale that no peer scored
                  keep_empty:bool=False, # keep questions that end up with no rationale
+                 keep_wrong:bool=False, # keep rationales whose answer is wrong (`meta['correct']` says which), e.g. for EDIT
                  progress:bool=False # show tqdm progress bars
                 )->tuple:
     "Ask the teachers, curate, and return `(examples, report)`."
@@ -285,7 +289,7 @@ def build_corpus(pool:TeacherPool, # the teachers
     jobs = rationale_jobs(pool, examples)
     results, gen_stats = pool.run(jobs, cache, progress, desc='rationales')
     gen_s = time.monotonic() - t0
-    kept, counts = answer_filter(examples, jobs, results)
+    kept, counts = answer_filter(examples, jobs, results, keep_wrong)
     rev_stats, cur = {}, {t: dict(generated=0, correct=0, reviewed=0, accepted=0, kept=0, mean_peer_score=None) for t in pool.names}
     for t, c in counts.items(): cur[t].update(c)
     if peer_review:
@@ -375,6 +379,7 @@ def generate_parser()->argparse.ArgumentParser:
     p.add_argument('--threshold', type=float, default=3.5, help='least mean peer score (1-5) to keep a rationale')
     p.add_argument('--keep-unscored', action='store_true', help='keep rationales that no peer scored')
     p.add_argument('--keep-empty', action='store_true', help='keep questions left without any rationale')
+    p.add_argument('--keep-wrong', action='store_true', help="keep rationales with a wrong answer too (meta 'correct' marks them)")
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
     return p
 
@@ -407,7 +412,7 @@ def cli_generate(argv:list|None=None)->int:
         log.info(f"generate: {len(questions)} questions, teachers {pool.names}")
         with GenerationCache(a.cache or out.with_suffix('.cache.jsonl')) as cache:
             exs, report = build_corpus(pool, questions, cache, a.peer_review, a.threshold, a.keep_unscored,
-                                       a.keep_empty, progress=not a.no_progress)
+                                       a.keep_empty, a.keep_wrong, progress=not a.no_progress)
         write_corpus(exs, out)
         report.update(config=str(a.config), questions_from=str(a.questions), out=str(out))
         out.with_suffix('.report.json').write_text(redact(json.dumps(report, indent=1)) + '\n')
