@@ -40,6 +40,22 @@ def test_generation_budget_and_eos():
     assert [len(tok(o, add_special_tokens=False).input_ids) for o in outs] == [2, 2]
     assert all('<eos>' not in o for o in outs)
 
+def test_a_special_token_stop_ends_the_row_and_leaves_no_trace():
+    "A base model that starts an invented next turn (<|im_start|>user ...) is cut there."
+    tok = tiny_tokenizer(); model = tiny_model(tokenizer=tok)
+    p = prompt_text(tok, 'how many apples ?')
+    free = generate(model, tok, [p], max_new_tokens=6, stop=())[0]
+    user = tok.convert_tokens_to_ids('<|user|>')
+    step = []
+    def user_at_step_3(module, inputs, logits):
+        step.append(1)
+        if len(step) == 3: logits[..., user] = 1e4
+        return logits
+    model.lm_head.register_forward_hook(user_at_step_3)
+    out = generate(model, tok, [p], max_new_tokens=6, stop=('<|user|>',))[0]
+    assert '<|user|>' not in out and '<eos>' not in out
+    assert out == tok.decode(tok(free, add_special_tokens=False).input_ids[:2])
+
 # ---------------------------------------------------------------- resuming after a real kill
 
 def _run_eval(args, **kw):
