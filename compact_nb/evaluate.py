@@ -87,7 +87,7 @@ def example_id(ex:Example, i:int)->str:
 
 def score_output(ex:Example, output:str, qid:str|None=None)->dict:
     "The evaluation record of one model output."
-    pred = extract_answer(output, ex.kind)
+    pred = extract_answer(output, ex.kind, ex.choices)
     rec = dict(id=qid or ex.qid, question=ex.question, gold=ex.gold, kind=ex.kind.value, output=output,
                extracted=pred, correct=bool(answers_match(pred, ex.gold, ex.kind)))
     if ex.choices: rec['choices'] = [list(c) for c in ex.choices]

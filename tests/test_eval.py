@@ -163,21 +163,17 @@ def test_fixture_extraction_matches_hand_checked_answers():
         if (got, ok) != EXPECTED[i]: wrong[i] = dict(got=(got, ok), expected=EXPECTED[i], tail=r['output'][-150:])
     assert not wrong, json.dumps(wrong, indent=1)
 
-# Weaknesses found while checking the fixtures, written as the outputs a small student produces. They fail with
-# compact_nb.answers as it is (strict xfail: a fix makes them pass, and then the marker must go). Fixes: see the
-# reasons.
+# Weaknesses found while checking the fixtures, written as the outputs a small student produces (fixed in
+# compact_nb.answers; kept here as regression tests).
 WEAK = [
-    pytest.param('There is no evidence either way. The answer is unclear.', 'yesno', None, marks=pytest.mark.xfail(strict=True,
-        reason="yes/no fallback reads 'no' out of prose ('no evidence'); accept only a yes/no word that ends or starts a sentence")),
-    pytest.param('The answer is A bank.', 'choice', None, marks=pytest.mark.xfail(strict=True,
-        reason="the article 'A' is read as choice A; a bare letter must not be followed by a lowercase word")),
-    pytest.param('The answer is supply food.', 'choice', 'E', marks=pytest.mark.xfail(strict=True,
-        reason='an answer given as the text of a choice is not mapped to its letter (extract_answer has no choices)')),
+    ('There is no evidence either way. The answer is unclear.', 'yesno', None, None),  # not 'no' out of prose
+    ('The answer is A bank.', 'choice', None, None),  # the article 'A' is not choice A
+    ('The answer is supply food.', 'choice', [('A', 'eat'), ('D', 'raise animals'), ('E', 'supply food')], 'E'),
 ]
 
-@pytest.mark.parametrize('text,kind,expected', WEAK)
-def test_known_extraction_weaknesses(text, kind, expected):
-    assert extract_answer(text, kind) == expected
+@pytest.mark.parametrize('text,kind,choices,expected', WEAK)
+def test_known_extraction_weaknesses(text, kind, choices, expected):
+    assert extract_answer(text, kind, choices=choices) == expected
 
 # ---------------------------------------------------------------- the real student end to end
 
