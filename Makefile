@@ -17,4 +17,4 @@ check: export
 
 # README.md is generated from index.ipynb (nbdev_readme needs Quarto, which the docs workflow has).
 readme:
-	jupyter nbconvert --to markdown --no-prompt --log-level WARN index.ipynb --output README
+	jupyter nbconvert --to markdown --no-prompt --no-input --log-level WARN index.ipynb --output README
