@@ -147,15 +147,17 @@ class PathCollator:
                  max_length:int|None=None, # longest row (the rationale's end is cut)
                  thinking_words=THINKING_WORDS, # words that make a token a thinking token
                  answer_span:str='suffix', # 'suffix' or 'gold'
-                 pad_to_multiple_of:int|None=None):
+                 pad_to_multiple_of:int|None=None, # round L up (tensor-core friendly shapes)
+                 suffix_sep:str=' '): # text put before the answer suffix (see `tokenize_example`)
         if not teachers: raise ValueError("PathCollator needs at least one teacher")
         if tokenizer.pad_token_id is None: raise ValueError("the tokenizer has no pad_token; set one (e.g. to eos)")
         self.tokenizer, self.teachers, self.max_length = tokenizer, list(teachers), max_length
         self.thinking_words, self.answer_span, self.pad_to_multiple_of = thinking_words, answer_span, pad_to_multiple_of
+        self.suffix_sep = suffix_sep
 
     def tokenize(self, ex:Example)->dict:
         "The feature of one example, in this collator's teacher order."
-        return tokenize_example(ex, self.tokenizer, self.teachers, self.max_length, self.thinking_words)
+        return tokenize_example(ex, self.tokenizer, self.teachers, self.max_length, self.thinking_words, self.suffix_sep)
 
     def __call__(self, items)->dict:
         feats = [self.tokenize(x) if isinstance(x, Example) else x for x in items]
