@@ -42,13 +42,9 @@ class StudentSource:
 _RUN_KEYS = ('student', 'model', 'base_model', 'model_name_or_path')
 
 def _read_run_config(run:Path)->dict:
-    for name in ('config.json', 'config.yaml', 'config.yml'):
-        p = run/name
-        if p.exists():
-            if p.suffix == '.json': return json.loads(p.read_text(encoding='utf-8'))
-            import yaml
-            return yaml.safe_load(p.read_text(encoding='utf-8')) or {}
-    return {}
+    from compact_nb.config import load_config
+    p = next((run/n for n in ('config.json', 'config.yaml', 'config.yml') if (run/n).exists()), None)
+    return load_config(p) if p else {}
 
 def _adapter_base(adapter:Path)->str|None:
     p = adapter/'adapter_config.json'
