@@ -431,6 +431,7 @@ d = { 'settings': { 'branch': 'main',
                                   'compact_nb.train.make_objective': ('nbs/train.html#make_objective', 'compact_nb/train.py'),
                                   'compact_nb.train.plot_alpha': ('nbs/train.html#plot_alpha', 'compact_nb/train.py'),
                                   'compact_nb.train.read_metrics': ('nbs/train.html#read_metrics', 'compact_nb/train.py'),
+                                  'compact_nb.train.single_teacher_paths': ('nbs/train.html#single_teacher_paths', 'compact_nb/train.py'),
                                   'compact_nb.train.train': ('nbs/train.html#train', 'compact_nb/train.py'),
                                   'compact_nb.train.training_examples': ('nbs/train.html#training_examples', 'compact_nb/train.py'),
                                   'compact_nb.train.weights_checksum': ('nbs/train.html#weights_checksum', 'compact_nb/train.py')}}}

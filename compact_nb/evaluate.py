@@ -196,6 +196,7 @@ def eval_parser()->argparse.ArgumentParser:
     p.add_argument('--dtype', default=None, help='float32, bfloat16 or float16 [default: bfloat16 on a GPU that has it, else float32]')
     p.add_argument('--device', default=None, help='cpu, cuda, cuda:1, ... [default: cuda if available]')
     p.add_argument('--trust-remote-code', action='store_true', help='allow model code from the hub to run')
+    p.add_argument('--no-merge', action='store_true', help="keep a trained run's LoRA adapter separate [default: merged into the weights]")
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
     return p
 
@@ -216,7 +217,8 @@ def cli_eval(argv:list|None=None)->int:
         benches = [load_benchmark(n, source=args.source, limit=args.limit, seed=args.seed) for n in names] # bad data fails before loading the model
     except (DataError, FileNotFoundError, ImportError, ValueError) as e:
         print(f"compact_nb eval: {e}", file=sys.stderr); return 2
-    model, tok = load_student(args.model, args.gguf_file, dtype=args.dtype, device=args.device, trust_remote_code=args.trust_remote_code)
+    model, tok = load_student(args.model, args.gguf_file, dtype=args.dtype, device=args.device, trust_remote_code=args.trust_remote_code,
+                              merge=not args.no_merge)
     summary.update(model=model_id, benchmarks=summary.get('benchmarks', {}))
     for b in benches:
         res = evaluate(model, tok, b, out/'eval'/f"{b.name}.jsonl", batch_size=args.batch_size,

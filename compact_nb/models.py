@@ -205,6 +205,7 @@ def load_student(name_or_path:str|os.PathLike|None=None, # hub id, folder, .gguf
                  trust_remote_code:bool=False, # run model code from the hub (off unless you ask for it)
                  device=None, # where to put the model; None: cuda if available, else cpu
                  cache:bool=True, # cache a dense copy of a GGUF student (see `cache_dir`)
+                 merge:bool=False, # fold a trained run's LoRA into the base weights (faster inference; no longer trainable)
                  **kwargs # passed on to `from_pretrained` (revision, local_files_only, attn_implementation, ...)
                 ):
     "Load a student model and its prepared tokenizer: `(model, tokenizer)`."
@@ -222,6 +223,7 @@ def load_student(name_or_path:str|os.PathLike|None=None, # hub id, folder, .gguf
             from transformers import AutoTokenizer
             tok = prepare_tokenizer(AutoTokenizer.from_pretrained(adapter), model)
         model = PeftModel.from_pretrained(model, adapter)
+        if merge: model = model.merge_and_unload()
         return model.to(device).eval(), tok
     if src.kind == 'gguf': model, tok = _load_gguf(src.path, src.gguf_file, dtype, cache, **kwargs)
     else:

@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_train.ipynb #391b53f4
 from __future__ import annotations
-import json, math, os, warnings
+import dataclasses, json, math, os, warnings
 from collections import defaultdict
 from pathlib import Path
 import torch
@@ -13,7 +13,8 @@ from transformers.trainer_pt_utils import LengthGroupedSampler
 
 # %% auto #0
 __all__ = ['TOY_QUESTIONS', 'MetricsFile', 'CompactTrainer', 'read_metrics', 'plot_alpha', 'TrainConfig', 'training_examples',
-           'make_objective', 'load_run_student', 'last_checkpoint', 'weights_checksum', 'train', 'cli_train']
+           'single_teacher_paths', 'make_objective', 'load_run_student', 'last_checkpoint', 'weights_checksum', 'train',
+           'cli_train']
 
 # %% ../nbs/11_train.ipynb #d9eee918
 class MetricsFile(TrainerCallback):
@@ -178,8 +179,20 @@ def training_examples(cfg:TrainConfig)->tuple:
     if cfg.n_questions: exs = complete_examples(exs, teachers, n=cfg.n_questions, seed=cfg.data_seed)
     else: exs = [e for e in exs if any(e.rationales.get(t) for t in teachers)] # a missing path is masked
     if not exs: raise ValueError(f"{cfg.data}: no question has a rationale from the teachers {teachers}")
-    report['questions'] = len(exs)
+    exs, teachers = single_teacher_paths(cfg, exs, teachers)
+    report['questions'], report['paths'] = len(exs), list(teachers)
     return exs, teachers, report
+
+def single_teacher_paths(cfg:TrainConfig, exs:list, teachers:list)->tuple:
+    "For `single:<t>`, keep only t's path of the already chosen questions (same questions as the multi-teacher runs)."
+    base, _, name = cfg.weighting.partition(':')
+    if base != 'single' or not name: return exs, teachers
+    if cfg.data.startswith('eit:'):
+        from compact_nb.teacher_data import canonical_teacher
+        name = canonical_teacher(name)
+    if name not in teachers: raise ValueError(f"weighting {cfg.weighting!r}: {name!r} is not one of the run's teachers {teachers}")
+    kept = [dataclasses.replace(e, rationales={name: list(e.rationales[name])}) for e in exs if e.rationales.get(name)]
+    return kept, [name]
 
 # %% ../nbs/11_train.ipynb #3ef0afa3
 def make_objective(cfg:TrainConfig, teachers:list):
