@@ -8,7 +8,7 @@ def run(*args, timeout=120):
 def test_top_level_help_lists_commands():
     r = run('--help')
     assert r.returncode == 0
-    for cmd in ('train', 'eval', 'report', 'generate'): assert cmd in r.stdout
+    for cmd in ('train', 'eval', 'report', 'generate', 'mot'): assert cmd in r.stdout
 
 def test_unknown_command_fails():
     r = run('frobnicate')
@@ -23,7 +23,7 @@ def test_train_help_documents_every_option():
         assert '--' + f.name.replace('_', '-') in text, f.name
     assert 'softmax temperature' in text  # docments become the help text
 
-@pytest.mark.parametrize('cmd', ['eval', 'report', 'generate'])
+@pytest.mark.parametrize('cmd', ['eval', 'report', 'generate', 'mot'])
 def test_subcommand_help(cmd):
     r = run(cmd, '--help')
     assert r.returncode == 0, r.stderr
