@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every run of results/svamp_smollm2.md, in order: train (into $RUNS, not committed), evaluate into
-# results/svamp_smollm2/<method>, copy the run's config, summary, metrics and alpha plot beside the records.
+# results/svamp_smollm2/<method> (mot: merge the single-teacher runs, `compact_nb mot`), copy the run's config, summary, metrics and alpha plot beside the records.
 # Rerunnable: a finished training or evaluation is skipped, a killed one resumes from its checkpoint / records.
 #   bash results/svamp_smollm2/run_table.sh                 # all methods
 #   bash results/svamp_smollm2/run_table.sh uniform-s0      # some of them
@@ -23,21 +23,27 @@ declare -A ARGS=(
   [compact-no-mi]="--beta-mi 0"
   [compact-no-cons]="--beta-cons 0"
   [compact-no-ppl]="--beta-ppl 0"
+  [mot]="(no training: the average of the four single-teacher runs)"
 )
 ORDER=(compact-s0 uniform-s0 single-gpt-4o single-gemini-1.5-flash single-llama-3-70b single-human
-       compact-s1 uniform-s1 compact-no-mi compact-no-cons compact-no-ppl)
+       compact-s1 uniform-s1 compact-no-mi compact-no-cons compact-no-ppl mot)
 [ $# -gt 0 ] && ORDER=("$@")
 
 for m in "${ORDER[@]}"; do
   [ -n "${ARGS[$m]+x}" ] || { echo "unknown method $m (one of ${!ARGS[*]})" >&2; exit 2; }
   mkdir -p "$OUT/$m"
-  if [ ! -f "$RUNS/$m/summary.json" ]; then
+  if [ "$m" = mot ]; then
+    [ -d "$RUNS/mot/adapter" ] || compact_nb mot "$RUNS"/single-{gpt-4o,gemini-1.5-flash,llama-3-70b,human} --out "$RUNS/mot"
+    cp "$RUNS/mot/config.json" "$OUT/mot/"
+  elif [ ! -f "$RUNS/$m/summary.json" ]; then
     t0=$(date +%s)
     compact_nb train $CFG --runs-dir "$RUNS" --name "$m" ${ARGS[$m]}
     echo "train $(( $(date +%s) - t0 )) s" >> "$OUT/$m/wall_times.txt"
   fi
-  cp "$RUNS/$m/config.json" "$RUNS/$m/summary.json" "$RUNS/$m/metrics.jsonl" "$OUT/$m/"
-  [ -f "$RUNS/$m/plots/alpha.png" ] && cp "$RUNS/$m/plots/alpha.png" "$OUT/$m/"
+  if [ "$m" != mot ]; then
+    cp "$RUNS/$m/config.json" "$RUNS/$m/summary.json" "$RUNS/$m/metrics.jsonl" "$OUT/$m/"
+    if [ -f "$RUNS/$m/plots/alpha.png" ]; then cp "$RUNS/$m/plots/alpha.png" "$OUT/$m/"; fi
+  fi
   if ! python -c "import json,sys; s=json.load(open('$OUT/$m/eval/summary.json')); sys.exit(0 if len(s['benchmarks'])==3 else 1)" 2>/dev/null; then
     t0=$(date +%s)
     compact_nb eval --model "$RUNS/$m" --benchmarks svamp,strategyqa,csqa --limit 300 --batch-size 32 \
