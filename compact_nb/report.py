@@ -9,8 +9,8 @@ from pathlib import Path
 from .evaluate import read_records, summarize
 
 # %% auto #0
-__all__ = ['ID_BENCHMARKS', 'OOD_BENCHMARKS', 'DISPLAY', 'run_results', 'seed_group', 'results_table', 'report_parser',
-           'cli_report']
+__all__ = ['ID_BENCHMARKS', 'OOD_BENCHMARKS', 'DISPLAY', 'run_results', 'seed_group', 'results_table', 'answers_table',
+           'report_parser', 'cli_report']
 
 # %% ../nbs/12a_report.ipynb #cf25b52c
 ID_BENCHMARKS = ('math500', 'gsm8k', 'svamp')
@@ -55,18 +55,23 @@ def _group(runs)->dict:
         groups.setdefault(g, []).append((seed, Path(r), run_results(r)))
     return groups
 
+def _collect(runs, base, benchmarks)->tuple:
+    "`(groups, benchmarks)`: the base first (never repeated among the runs); columns ID, then OOD, then others."
+    base_path = Path(base).resolve() if base is not None else None
+    groups = _group([r for r in runs if base_path is None or Path(r).resolve() != base_path])
+    if base is not None: groups = {f"Base ({Path(base).name})": [(None, Path(base), run_results(base))], **groups}
+    seen = {b for rows in groups.values() for _, _, res in rows for b in res}
+    if benchmarks is None:
+        benchmarks = [b for b in ID_BENCHMARKS + OOD_BENCHMARKS if b in seen] + sorted(seen - set(ID_BENCHMARKS) - set(OOD_BENCHMARKS))
+    return groups, benchmarks
+
 def results_table(runs, # run folders (several seeds of one method are pooled into one row)
                   base=None, # the base student's run folder: first row, and the reference for ↑/↓
                   benchmarks=None, # columns to show (default: every benchmark any run has, ID then OOD then others)
                   digits:int=2 # decimals
                  )->str:
     "A markdown table of the runs' accuracies in the layout of the paper's Table 1."
-    base_path = Path(base).resolve() if base is not None else None
-    groups = _group([r for r in runs if base_path is None or Path(r).resolve() != base_path])
-    if base is not None: groups = {f"Base ({Path(base).name})": [(None, Path(base), run_results(base))], **groups}
-    seen = {b for rows in groups.values() for _, _, res in rows for b in res}
-    if benchmarks is None:
-        benchmarks = [b for b in ID_BENCHMARKS if b in seen] + [b for b in OOD_BENCHMARKS if b in seen] + sorted(seen - set(ID_BENCHMARKS) - set(OOD_BENCHMARKS))
+    groups, benchmarks = _collect(runs, base, benchmarks)
     ids, oods = [b for b in benchmarks if b in ID_BENCHMARKS], [b for b in benchmarks if b in OOD_BENCHMARKS]
     others = [b for b in benchmarks if b not in ID_BENCHMARKS and b not in OOD_BENCHMARKS]
     cols = ids + (['ID avg'] if ids else []) + oods + (['OOD avg'] if oods else []) + others
@@ -105,6 +110,26 @@ def _fake_run(folder, accs:dict, n:int=20, seed=None)->Path:
         (folder/'eval'/f"{b}.jsonl").write_text(''.join(json.dumps(r) + '\n' for r in recs))
     return folder
 
+# %% ../nbs/12a_report.ipynb #b81026f7
+def answers_table(runs, # run folders (seeds pooled as in `results_table`)
+                  base=None, # the base student's run folder: first row
+                  benchmarks=None, # columns (default: every benchmark any run has)
+                  digits:int=1 # decimals
+                 )->str:
+    "Per method and benchmark: % of outputs with an extractable answer (accuracy among them, %)."
+    groups, benchmarks = _collect(runs, base, benchmarks)
+    def cell(rows, b):
+        res = [r[b] for _, _, r in rows if b in r]
+        if not res: return '–'
+        rate = statistics.fmean(1 - x['no_answer'] / x['total'] for x in res)
+        among = [x['correct'] / (x['total'] - x['no_answer']) for x in res if x['total'] > x['no_answer']]
+        return f"{100 * rate:.{digits}f}" + (f" ({100 * statistics.fmean(among):.{digits}f})" if among else ' (–)')
+    lines = ['| Method | ' + ' | '.join(DISPLAY.get(b, b) for b in benchmarks) + ' |', '|---' * (len(benchmarks) + 1) + '|']
+    for name, rows in groups.items():
+        label = name + (f" ({len(rows)} seeds)" if len(rows) > 1 else '')
+        lines.append(f"| {label} | " + ' | '.join(cell(rows, b) for b in benchmarks) + ' |')
+    return '\n'.join(lines + ['', 'Cells: % of outputs with an extractable answer (accuracy among those outputs, %).'])
+
 # %% ../nbs/12a_report.ipynb #d985265a
 def report_parser()->argparse.ArgumentParser:
     "The argument parser of `compact_nb report`."
@@ -116,6 +141,7 @@ def report_parser()->argparse.ArgumentParser:
     p.add_argument('--benchmarks', default=None, help='comma-separated columns [default: all found]')
     p.add_argument('--digits', type=int, default=2, help='decimals')
     p.add_argument('--out', default=None, help='write the table to this markdown file (it is printed either way)')
+    p.add_argument('--answers', action='store_true', help='add a second table: answer rate and accuracy among answered (see `answers_table`)')
     return p
 
 def cli_report(argv:list|None=None)->int:
@@ -132,6 +158,7 @@ def cli_report(argv:list|None=None)->int:
         print("compact_nb report: no run with evaluation results", file=sys.stderr); return 2
     benches = [b.strip() for b in args.benchmarks.split(',')] if args.benchmarks else None
     table = results_table(runs, base=args.base, benchmarks=benches, digits=args.digits)
+    if args.answers: table += '\n\n' + answers_table(runs, base=args.base, benchmarks=benches, digits=max(args.digits - 1, 0))
     print(table)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
