@@ -10,7 +10,7 @@ from .evaluate import read_records, summarize
 
 # %% auto #0
 __all__ = ['ID_BENCHMARKS', 'OOD_BENCHMARKS', 'DISPLAY', 'run_results', 'seed_group', 'results_table', 'answers_table',
-           'report_parser', 'cli_report']
+           'paired_sign_test', 'report_parser', 'cli_report']
 
 # %% ../nbs/12a_report.ipynb #cf25b52c
 ID_BENCHMARKS = ('math500', 'gsm8k', 'svamp')
@@ -129,6 +129,20 @@ def answers_table(runs, # run folders (seeds pooled as in `results_table`)
         label = name + (f" ({len(rows)} seeds)" if len(rows) > 1 else '')
         lines.append(f"| {label} | " + ' | '.join(cell(rows, b) for b in benchmarks) + ' |')
     return '\n'.join(lines + ['', 'Cells: % of outputs with an extractable answer (accuracy among those outputs, %).'])
+
+# %% ../nbs/12a_report.ipynb #375e2783
+def paired_sign_test(run_a, # a run folder with eval records
+                     run_b, # another, evaluated on the same questions
+                     benchmark:str # e.g. 'svamp'
+                    )->dict:
+    "Questions right only in a, only in b, in both; exact two-sided sign test p on the discordant ones."
+    a, b = (read_records(Path(r)/'eval'/f"{benchmark}.jsonl") for r in (run_a, run_b))
+    if set(a) != set(b): raise ValueError(f"{benchmark}: {run_a} and {run_b} were not evaluated on the same questions")
+    only_a = sum(bool(a[k]['correct']) and not b[k]['correct'] for k in a)
+    only_b = sum(bool(b[k]['correct']) and not a[k]['correct'] for k in a)
+    n = only_a + only_b
+    p = min(1.0, 2 * sum(math.comb(n, i) for i in range(min(only_a, only_b) + 1)) / 2**n) if n else 1.0
+    return dict(only_a=only_a, only_b=only_b, both=sum(bool(a[k]['correct'] and b[k]['correct']) for k in a), n=len(a), p=p)
 
 # %% ../nbs/12a_report.ipynb #d985265a
 def report_parser()->argparse.ArgumentParser:
