@@ -206,6 +206,7 @@ def load_student(name_or_path:str|os.PathLike|None=None, # hub id, folder, .gguf
                  device=None, # where to put the model; None: cuda if available, else cpu
                  cache:bool=True, # cache a dense copy of a GGUF student (see `cache_dir`)
                  merge:bool=False, # fold a trained run's LoRA into the base weights (faster inference; no longer trainable)
+                 base_only:bool=False, # for a run or adapter: its base student and the run's tokenizer, without the trained LoRA
                  **kwargs # passed on to `from_pretrained` (revision, local_files_only, attn_implementation, ...)
                 ):
     "Load a student model and its prepared tokenizer: `(model, tokenizer)`."
@@ -222,6 +223,7 @@ def load_student(name_or_path:str|os.PathLike|None=None, # hub id, folder, .gguf
         if (adapter/'tokenizer_config.json').exists(): # the tokenizer the run trained with
             from transformers import AutoTokenizer
             tok = prepare_tokenizer(AutoTokenizer.from_pretrained(adapter), model)
+        if base_only: return model.to(device).eval(), tok
         model = PeftModel.from_pretrained(model, adapter)
         if merge: model = model.merge_and_unload()
         return model.to(device).eval(), tok

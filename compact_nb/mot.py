@@ -4,7 +4,7 @@
 
 # %% ../nbs/16_mot.ipynb #597fb636
 from __future__ import annotations
-import argparse, json, shutil, sys
+import argparse, json, sys
 from pathlib import Path
 
 # %% auto #0
@@ -24,7 +24,7 @@ def average_runs(runs, # run folders trained from the same base student (typical
                 )->Path:
     "Merge of Thought: one run folder whose LoRA update is the weighted average of the runs' updates."
     from peft import PeftModel
-    from compact_nb.models import _read_run_config
+    from compact_nb.models import load_student, _read_run_config
     runs, out = [Path(r) for r in runs], Path(out)
     if len(runs) < 2: raise ValueError(f"averaging needs at least two runs, got {len(runs)}")
     weights = [1 / len(runs)] * len(runs) if weights is None else [float(w) for w in weights]
@@ -33,7 +33,7 @@ def average_runs(runs, # run folders trained from the same base student (typical
     if len(set(keys.values())) > 1:
         raise ValueError("the runs do not share one base student: " + '; '.join(f"{r}: {k[0]}" + (f" (seed {k[2]})" if k[2] is not None else '') for r, k in keys.items()))
     if (out/'adapter').exists(): raise FileExistsError(f"{out}/adapter already exists: choose another output folder")
-    base, tok = _plain_base(runs[0])
+    base, tok = load_student(runs[0], device='cpu', base_only=True)
     names = [f"run{i}" for i in range(len(runs))]
     model = PeftModel.from_pretrained(base, runs[0]/'adapter', adapter_name=names[0])
     for n, r in zip(names[1:], runs[1:]): model.load_adapter(r/'adapter', adapter_name=n)
@@ -50,18 +50,6 @@ def average_runs(runs, # run folders trained from the same base student (typical
     config.pop('data_report', None)
     (out/'config.json').write_text(json.dumps(config, indent=2))
     return out
-
-def _plain_base(run:Path):
-    "The base student of a run folder (no adapter) and the run's tokenizer."
-    from compact_nb.models import load_student, resolve_student, _tiny_base
-    src = resolve_student(run)
-    if src.base == 'tiny': return _tiny_base(run, run/'adapter')
-    model, tok = load_student(src.base, src.base_gguf_file, device='cpu')
-    if (run/'adapter'/'tokenizer_config.json').exists():
-        from transformers import AutoTokenizer
-        from compact_nb.models import prepare_tokenizer
-        tok = prepare_tokenizer(AutoTokenizer.from_pretrained(run/'adapter'), model)
-    return model, tok
 
 # %% ../nbs/16_mot.ipynb #b130e396
 def mot_parser()->argparse.ArgumentParser:
