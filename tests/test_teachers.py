@@ -90,6 +90,12 @@ def test_kill_and_resume(server, tmp_path):
         assert p.poll() is None, f"generate finished before it could be killed: {p.communicate()}"
         p.send_signal(signal.SIGKILL); p.wait()
         killed_s = time.monotonic() - t0
+        # a request the killed run sent just before the kill can still be waiting in the proxy's socket: let the
+        # proxy's log settle (no new entry for 1 s), so that it counts as the first run's, not the resumed run's
+        settle = time.monotonic() + 15
+        while time.monotonic() < settle:
+            n = len(proxy.log); time.sleep(1.0)
+            if len(proxy.log) == n: break
         with GenerationCache(cache_path) as c: answered_before = {body_id(e['request']['messages'], e['request']['params']) for e in c.done.values()}
         n_first = len(proxy.log)
         t1 = time.monotonic()
