@@ -10,7 +10,7 @@ from .evaluate import read_records, summarize
 
 # %% auto #0
 __all__ = ['ID_BENCHMARKS', 'OOD_BENCHMARKS', 'DISPLAY', 'run_results', 'seed_group', 'results_table', 'answers_table',
-           'paired_sign_test', 'report_parser', 'cli_report']
+           'paired_sign_test', 'paired_table', 'report_parser', 'cli_report']
 
 # %% ../nbs/12a_report.ipynb #cf25b52c
 ID_BENCHMARKS = ('math500', 'gsm8k', 'svamp')
@@ -55,10 +55,11 @@ def _group(runs)->dict:
         groups.setdefault(g, []).append((seed, Path(r), run_results(r)))
     return groups
 
-def _collect(runs, base, benchmarks)->tuple:
+def _collect(runs, base, benchmarks, names=None)->tuple:
     "`(groups, benchmarks)`: the base first (never repeated among the runs); columns ID, then OOD, then others."
     base_path = Path(base).resolve() if base is not None else None
     groups = _group([r for r in runs if base_path is None or Path(r).resolve() != base_path])
+    if names: groups = {names.get(g, g): rows for g, rows in groups.items()}
     if base is not None: groups = {f"Base ({Path(base).name})": [(None, Path(base), run_results(base))], **groups}
     seen = {b for rows in groups.values() for _, _, res in rows for b in res}
     if benchmarks is None:
@@ -68,10 +69,11 @@ def _collect(runs, base, benchmarks)->tuple:
 def results_table(runs, # run folders (several seeds of one method are pooled into one row)
                   base=None, # the base student's run folder: first row, and the reference for ↑/↓
                   benchmarks=None, # columns to show (default: every benchmark any run has, ID then OOD then others)
-                  digits:int=2 # decimals
+                  digits:int=2, # decimals
+                  names:dict|None=None # group name -> label shown in the table, e.g. {'uniform': 'Direct Avg'}
                  )->str:
     "A markdown table of the runs' accuracies in the layout of the paper's Table 1."
-    groups, benchmarks = _collect(runs, base, benchmarks)
+    groups, benchmarks = _collect(runs, base, benchmarks, names)
     ids, oods = [b for b in benchmarks if b in ID_BENCHMARKS], [b for b in benchmarks if b in OOD_BENCHMARKS]
     others = [b for b in benchmarks if b not in ID_BENCHMARKS and b not in OOD_BENCHMARKS]
     cols = ids + (['ID avg'] if ids else []) + oods + (['OOD avg'] if oods else []) + others
@@ -114,10 +116,11 @@ def _fake_run(folder, accs:dict, n:int=20, seed=None)->Path:
 def answers_table(runs, # run folders (seeds pooled as in `results_table`)
                   base=None, # the base student's run folder: first row
                   benchmarks=None, # columns (default: every benchmark any run has)
-                  digits:int=1 # decimals
+                  digits:int=1, # decimals
+                  names:dict|None=None # group name -> label (as in `results_table`)
                  )->str:
     "Per method and benchmark: % of outputs with an extractable answer (accuracy among them, %)."
-    groups, benchmarks = _collect(runs, base, benchmarks)
+    groups, benchmarks = _collect(runs, base, benchmarks, names)
     def cell(rows, b):
         res = [r[b] for _, _, r in rows if b in r]
         if not res: return '–'
@@ -144,6 +147,31 @@ def paired_sign_test(run_a, # a run folder with eval records
     p = min(1.0, 2 * sum(math.comb(n, i) for i in range(min(only_a, only_b) + 1)) / 2**n) if n else 1.0
     return dict(only_a=only_a, only_b=only_b, both=sum(bool(a[k]['correct'] and b[k]['correct']) for k in a), n=len(a), p=p)
 
+# %% ../nbs/12a_report.ipynb #e84997eb
+def paired_table(ref, # the reference run folder (e.g. COMPACT seed 0)
+                 runs, # run folders to compare it with (each seed is its own row; `ref` itself is skipped)
+                 benchmarks=None, # columns (default: every benchmark `ref` has, ID then OOD then others)
+                 names:dict|None=None # group name -> label (as in `results_table`; the seed is kept)
+                )->str:
+    "Markdown table of `paired_sign_test(ref, run, b)` for each run and benchmark."
+    ref_res = run_results(ref)
+    if benchmarks is None:
+        benchmarks = [b for b in ID_BENCHMARKS + OOD_BENCHMARKS if b in ref_res] + sorted(set(ref_res) - set(ID_BENCHMARKS) - set(OOD_BENCHMARKS))
+    lines = [f"| {Path(ref).name} vs | " + ' | '.join(DISPLAY.get(b, b) for b in benchmarks) + ' |', '|---' * (len(benchmarks) + 1) + '|']
+    for r in runs:
+        if Path(r).resolve() == Path(ref).resolve(): continue
+        g, seed = seed_group(r)
+        label = (names or {}).get(g, g) + (f" (seed {seed})" if seed is not None and g != Path(r).name else '')
+        cells = []
+        for b in benchmarks:
+            if not (Path(r)/'eval'/f"{b}.jsonl").exists(): cells.append('–'); continue
+            try: t = paired_sign_test(ref, r, b)
+            except ValueError: cells.append('other questions'); continue
+            cells.append(f"{t['only_a']} vs {t['only_b']} (p = {t['p']:.2g})")
+        lines.append(f"| {label} | " + ' | '.join(cells) + ' |')
+    return '\n'.join(lines + ['', f"Cells: questions only {Path(ref).name} got right vs questions only the row's run got right "
+                                   "(exact two-sided sign test p on those)."])
+
 # %% ../nbs/12a_report.ipynb #d985265a
 def report_parser()->argparse.ArgumentParser:
     "The argument parser of `compact_nb report`."
@@ -156,6 +184,9 @@ def report_parser()->argparse.ArgumentParser:
     p.add_argument('--digits', type=int, default=2, help='decimals')
     p.add_argument('--out', default=None, help='write the table to this markdown file (it is printed either way)')
     p.add_argument('--answers', action='store_true', help='add a second table: answer rate and accuracy among answered (see `answers_table`)')
+    p.add_argument('--paired', default=None, metavar='REF', help='add a table of paired sign tests of run REF against every other run (see `paired_table`)')
+    p.add_argument('--name', action='append', default=[], metavar='GROUP=LABEL', help='row label for a group (repeatable), e.g. --name uniform="Direct Avg"')
+    p.add_argument('--names', default=None, metavar='FILE', help='JSON object of group -> row label (--name overrides it)')
     return p
 
 def cli_report(argv:list|None=None)->int:
@@ -171,8 +202,20 @@ def cli_report(argv:list|None=None)->int:
     if not runs and args.base is None:
         print("compact_nb report: no run with evaluation results", file=sys.stderr); return 2
     benches = [b.strip() for b in args.benchmarks.split(',')] if args.benchmarks else None
-    table = results_table(runs, base=args.base, benchmarks=benches, digits=args.digits)
-    if args.answers: table += '\n\n' + answers_table(runs, base=args.base, benchmarks=benches, digits=max(args.digits - 1, 0))
+    bad = [n for n in args.name if '=' not in n or not n.split('=', 1)[0]]
+    if bad: print(f"compact_nb report: --name wants GROUP=LABEL, got {bad[0]!r}", file=sys.stderr); return 2
+    names = {}
+    if args.names is not None:
+        try: names = json.loads(Path(args.names).read_text(encoding='utf-8'))
+        except (OSError, json.JSONDecodeError) as e: print(f"compact_nb report: --names {args.names}: {e}", file=sys.stderr); return 2
+        if not isinstance(names, dict) or not all(isinstance(v, str) for v in names.values()):
+            print(f"compact_nb report: --names {args.names}: want a JSON object of group -> label", file=sys.stderr); return 2
+    names.update(n.split('=', 1) for n in args.name)
+    if args.paired is not None and not list((Path(args.paired)/'eval').glob('*.jsonl')):
+        print(f"compact_nb report: the --paired reference {args.paired} has no eval/*.jsonl", file=sys.stderr); return 2
+    table = results_table(runs, base=args.base, benchmarks=benches, digits=args.digits, names=names)
+    if args.answers: table += '\n\n' + answers_table(runs, base=args.base, benchmarks=benches, digits=max(args.digits - 1, 0), names=names)
+    if args.paired is not None: table += '\n\n' + paired_table(args.paired, runs, benchmarks=benches, names=names)
     print(table)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)

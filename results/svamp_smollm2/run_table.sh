@@ -51,4 +51,4 @@ for m in "${ORDER[@]}"; do
     echo "eval $(( $(date +%s) - t0 )) s" >> "$OUT/$m/wall_times.txt"
   fi
 done
-compact_nb report $OUT/*/ --base $OUT/base --answers --out $OUT/table.md
+compact_nb report $OUT/*/ --base $OUT/base --answers --names $OUT/names.json --paired $OUT/compact-s0 --out $OUT/table.md
