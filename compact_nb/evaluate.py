@@ -11,8 +11,9 @@ from .core import Example, TaskKind, DataError
 from .answers import extract_answer, answers_match
 
 # %% auto #0
-__all__ = ['MAX_NEW_TOKENS', 'DEFAULT_STOP', 'cut_at_stop', 'generate', 'example_id', 'score_output', 'read_records', 'summarize',
-           'evaluate', 'eval_parser', 'cli_eval', 'cli_report']
+__all__ = ['MAX_NEW_TOKENS', 'DEFAULT_STOP', 'cut_at_stop', 'generate', 'example_id', 'score_output', 'read_records',
+           'open_records', 'append_records', 'close_records', 'summarize', 'evaluate', 'eval_parser', 'cli_eval',
+           'cli_report']
 
 # %% ../nbs/12_eval.ipynb #15017cb2
 MAX_NEW_TOKENS = {TaskKind.numeric: 320, TaskKind.choice: 256, TaskKind.yesno: 256, TaskKind.math: 512}
@@ -116,6 +117,36 @@ def _write_records(path:Path, recs):
         for r in recs: f.write(json.dumps(r, ensure_ascii=False) + '\n')
     os.replace(tmp, path)
 
+def open_records(out_path, # a JSONL file of per-question records (created, or resumed from)
+                 examples # the examples it holds records for
+                )->tuple:
+    "`(ids, done)`: each example's record id, and the records already in `out_path` (checked to be these questions')."
+    out_path = Path(out_path); out_path.parent.mkdir(parents=True, exist_ok=True)
+    ids = [example_id(ex, i) for i, ex in enumerate(examples)]
+    if len(set(ids)) != len(ids):
+        dup = next(i for i in ids if ids.count(i) > 1)
+        raise DataError(f"two examples share the id {dup!r}", examples[ids.index(dup)].source)
+    done = read_records(out_path)
+    for qid, ex in zip(ids, examples):
+        if qid in done and done[qid].get('question') != ex.question:
+            raise DataError(f"the record for id {qid!r} is for another question: this file belongs to another "
+                            f"benchmark or example list; remove it or write elsewhere", out_path)
+    _write_records(out_path, done.values()) # drops a torn last line before appending
+    return ids, done
+
+def append_records(out_path, recs:list, done:dict):
+    "Append `recs` to `out_path` (flushed to disk: a crash loses at most the batch in flight) and to `done`."
+    with open(out_path, 'a', encoding='utf-8') as f:
+        for r in recs: f.write(json.dumps(r, ensure_ascii=False) + '\n')
+        f.flush(); os.fsync(f.fileno())
+    for r in recs: done[r['id']] = r
+
+def close_records(out_path, ids:list, done:dict)->list:
+    "Rewrite `out_path` with the records of `ids` first, in example order (others kept after them); returns those."
+    mine = [done[q] for q in ids]
+    _write_records(Path(out_path), mine + [r for q, r in done.items() if q not in set(ids)])
+    return mine
+
 def summarize(recs)->dict:
     "Accuracy and counts of a list of records."
     recs = list(recs); n = len(recs); c = sum(bool(r['correct']) for r in recs)
@@ -135,17 +166,8 @@ def evaluate(model, # the student (a peft model or a plain causal LM)
     "Evaluate on `examples`, writing records to `out_path`; returns accuracy and counts."
     from compact_nb.batching import prompt_text
     examples = list(examples)[:limit] if limit is not None else list(examples)
-    out_path = Path(out_path); out_path.parent.mkdir(parents=True, exist_ok=True)
-    ids = [example_id(ex, i) for i, ex in enumerate(examples)]
-    if len(set(ids)) != len(ids):
-        dup = next(i for i in ids if ids.count(i) > 1)
-        raise DataError(f"two examples share the id {dup!r}", examples[ids.index(dup)].source)
-    done = read_records(out_path)
-    for qid, ex in zip(ids, examples):
-        if qid in done and done[qid].get('question') != ex.question:
-            raise DataError(f"the record for id {qid!r} is for another question: this file belongs to another "
-                            f"benchmark or example list; remove it or write elsewhere", out_path)
-    _write_records(out_path, done.values()) # drops a torn last line before appending
+    out_path = Path(out_path)
+    ids, done = open_records(out_path, examples)
     todo = [(qid, ex) for qid, ex in zip(ids, examples) if qid not in done]
     t0, name = time.time(), out_path.stem
     for kind in TaskKind:
@@ -159,14 +181,9 @@ def evaluate(model, # the student (a peft model or a plain causal LM)
             for b in range(0, len(order), batch_size):
                 rows = order[b:b + batch_size]
                 outs = generate(model, tokenizer, [prompts[i] for i in rows], batch_size, budget, stop)
-                recs = [score_output(group[i][1], o, group[i][0]) for i, o in zip(rows, outs)]
-                with open(out_path, 'a', encoding='utf-8') as f:
-                    for r in recs: f.write(json.dumps(r, ensure_ascii=False) + '\n')
-                    f.flush(); os.fsync(f.fileno())
-                for r in recs: done[r['id']] = r
+                append_records(out_path, [score_output(group[i][1], o, group[i][0]) for i, o in zip(rows, outs)], done)
                 bar.update(len(rows))
-    mine = [done[q] for q in ids]
-    _write_records(out_path, mine + [r for q, r in done.items() if q not in set(ids)])
+    mine = close_records(out_path, ids, done)
     return dict(benchmark=name, **summarize(mine), generated=len(todo), resumed=len(ids) - len(todo),
                 seconds=round(time.time() - t0, 2), path=str(out_path))
 
@@ -197,6 +214,9 @@ def eval_parser()->argparse.ArgumentParser:
     p.add_argument('--device', default=None, help='cpu, cuda, cuda:1, ... [default: cuda if available]')
     p.add_argument('--trust-remote-code', action='store_true', help='allow model code from the hub to run')
     p.add_argument('--no-merge', action='store_true', help="keep a trained run's LoRA adapter separate [default: merged into the weights]")
+    p.add_argument('--mode', default='generate', choices=('generate', 'options'),
+                   help="generate: greedy generation, answer parsed from the output; options: no generation, each choice / "
+                        "yes-no option scored by the student's log-likelihood (see `12b_options`; records in <benchmark>@options.jsonl)")
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
     return p
 
@@ -215,18 +235,24 @@ def cli_eval(argv:list|None=None)->int:
             raise DataError(f"already holds the evaluation of model {summary['model']!r}, not {model_id!r}: choose another --out", summary_path)
         names = [b.strip() for b in args.benchmarks.split(',') if b.strip()]
         benches = [load_benchmark(n, source=args.source, limit=args.limit, seed=args.seed) for n in names] # bad data fails before loading the model
+        if args.mode == 'options':
+            from compact_nb.options import check_options
+            for b in benches: check_options(b, b.name)
     except (DataError, FileNotFoundError, ImportError, ValueError) as e:
         print(f"compact_nb eval: {e}", file=sys.stderr); return 2
     model, tok = load_student(args.model, args.gguf_file, dtype=args.dtype, device=args.device, trust_remote_code=args.trust_remote_code,
                               merge=not args.no_merge)
     summary.update(model=model_id, benchmarks=summary.get('benchmarks', {}))
     for b in benches:
-        res = evaluate(model, tok, b, out/'eval'/f"{b.name}.jsonl", batch_size=args.batch_size,
-                       max_new_tokens=args.max_new_tokens, progress=not args.no_progress)
+        if args.mode == 'options':
+            from compact_nb.options import score_options
+            res = score_options(model, tok, b, out/'eval'/f"{b.name}@options.jsonl", batch_size=args.batch_size, progress=not args.no_progress)
+        else: res = evaluate(model, tok, b, out/'eval'/f"{b.name}.jsonl", batch_size=args.batch_size,
+                             max_new_tokens=args.max_new_tokens, progress=not args.no_progress)
         res['subset'] = b.describe()
-        summary['benchmarks'][b.name] = res
+        summary['benchmarks'][res['benchmark']] = res
         summary_path.write_text(json.dumps(summary, indent=2))
-        print(f"{b.name}: accuracy {100*res['accuracy']:.2f}% ({res['correct']}/{res['total']}, "
+        print(f"{res['benchmark']}: accuracy {100*res['accuracy']:.2f}% ({res['correct']}/{res['total']}, "
               f"{res['no_answer']} without an answer; {res['generated']} generated in {res['seconds']:.0f} s)")
     from compact_nb.report import results_table
     (out/'results.md').write_text(results_table([out]) + '\n')

@@ -18,6 +18,11 @@ OOD_BENCHMARKS = ('csqa', 'strategyqa', 'gpqa_diamond')
 DISPLAY = {'math500': 'MATH500', 'gsm8k': 'GSM8K', 'svamp': 'SVAMP', 'csqa': 'CSQA', 'strategyqa': 'StrategyQA',
            'gpqa_diamond': 'GPQA-D'}
 
+def _label(benchmark:str)->str:
+    "Column title: `csqa` -> CSQA, `csqa@options` -> CSQA (options)."
+    name, _, mode = benchmark.partition('@')
+    return DISPLAY.get(name, name) + (f" ({mode})" if mode else '')
+
 def run_results(run)->dict:
     "Benchmark -> `summarize` of the run's records (`run/eval/*.jsonl`)."
     return {p.stem: summarize(read_records(p).values()) for p in sorted((Path(run)/'eval').glob('*.jsonl'))}
@@ -84,7 +89,7 @@ def results_table(runs, # run folders (several seeds of one method are pooled in
             return [100 * statistics.fmean(v) for v in per_seed] if len(per_seed) == len(rows) else []
         return [100 * res[col]['accuracy'] for _, _, res in rows if col in res]
     base_rows = next(iter(groups.values())) if base is not None else None
-    lines = ['| Method | ' + ' | '.join(DISPLAY.get(c, c) for c in cols) + ' |', '|---' * (len(cols) + 1) + '|']
+    lines = ['| Method | ' + ' | '.join(_label(c) for c in cols) + ' |', '|---' * (len(cols) + 1) + '|']
     for name, rows in groups.items():
         cells = []
         for c in cols:
@@ -94,8 +99,8 @@ def results_table(runs, # run folders (several seeds of one method are pooled in
         lines.append(f"| {label} | " + ' | '.join(cells) + ' |')
     ns = {b: {res[b]['total'] for _, _, res in (base_rows or next(iter(groups.values()), [])) if b in res} for b in benchmarks}
     lines.append('')
-    lines.append('Questions per benchmark: ' + ', '.join(f"{DISPLAY.get(b, b)} {'/'.join(map(str, sorted(ns[b]))) or '–'}" for b in benchmarks) + '.')
-    odd = sorted({f"{r.name} ({DISPLAY.get(b, b)}: {res[b]['total']})" for rows in groups.values() for _, r, res in rows
+    lines.append('Questions per benchmark: ' + ', '.join(f"{_label(b)} {'/'.join(map(str, sorted(ns[b]))) or '–'}" for b in benchmarks) + '.')
+    odd = sorted({f"{r.name} ({_label(b)}: {res[b]['total']})" for rows in groups.values() for _, r, res in rows
                   for b in benchmarks if b in res and ns[b] and res[b]['total'] not in ns[b]})
     if odd: lines.append('Evaluated on a different number of questions: ' + ', '.join(odd) + '.')
     if any(len(rows) > 1 for rows in groups.values()): lines.append('With several seeds: mean ± sample standard deviation over seeds.')
@@ -127,7 +132,7 @@ def answers_table(runs, # run folders (seeds pooled as in `results_table`)
         rate = statistics.fmean(1 - x['no_answer'] / x['total'] for x in res)
         among = [x['correct'] / (x['total'] - x['no_answer']) for x in res if x['total'] > x['no_answer']]
         return f"{100 * rate:.{digits}f}" + (f" ({100 * statistics.fmean(among):.{digits}f})" if among else ' (–)')
-    lines = ['| Method | ' + ' | '.join(DISPLAY.get(b, b) for b in benchmarks) + ' |', '|---' * (len(benchmarks) + 1) + '|']
+    lines = ['| Method | ' + ' | '.join(_label(b) for b in benchmarks) + ' |', '|---' * (len(benchmarks) + 1) + '|']
     for name, rows in groups.items():
         label = name + (f" ({len(rows)} seeds)" if len(rows) > 1 else '')
         lines.append(f"| {label} | " + ' | '.join(cell(rows, b) for b in benchmarks) + ' |')
@@ -157,7 +162,7 @@ def paired_table(ref, # the reference run folder (e.g. COMPACT seed 0)
     ref_res = run_results(ref)
     if benchmarks is None:
         benchmarks = [b for b in ID_BENCHMARKS + OOD_BENCHMARKS if b in ref_res] + sorted(set(ref_res) - set(ID_BENCHMARKS) - set(OOD_BENCHMARKS))
-    lines = [f"| {Path(ref).name} vs | " + ' | '.join(DISPLAY.get(b, b) for b in benchmarks) + ' |', '|---' * (len(benchmarks) + 1) + '|']
+    lines = [f"| {Path(ref).name} vs | " + ' | '.join(_label(b) for b in benchmarks) + ' |', '|---' * (len(benchmarks) + 1) + '|']
     for r in runs:
         if Path(r).resolve() == Path(ref).resolve(): continue
         g, seed = seed_group(r)
