@@ -44,7 +44,7 @@ for m in "${ORDER[@]}"; do
     cp "$RUNS/$m/config.json" "$RUNS/$m/summary.json" "$RUNS/$m/metrics.jsonl" "$OUT/$m/"
     if [ -f "$RUNS/$m/plots/alpha.png" ]; then cp "$RUNS/$m/plots/alpha.png" "$OUT/$m/"; fi
   fi
-  if ! python -c "import json,sys; s=json.load(open('$OUT/$m/eval/summary.json')); sys.exit(0 if len(s['benchmarks'])==3 else 1)" 2>/dev/null; then
+  if ! python -c "import json,sys; s=json.load(open('$OUT/$m/eval/summary.json')); sys.exit(0 if {'svamp','strategyqa','csqa'} <= set(s['benchmarks']) else 1)" 2>/dev/null; then
     t0=$(date +%s)
     compact_nb eval --model "$RUNS/$m" --benchmarks svamp,strategyqa,csqa --limit 300 --batch-size 32 \
         --out "$OUT/$m" --no-progress
