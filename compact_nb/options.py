@@ -33,36 +33,57 @@ def check_options(examples, # a benchmark's examples
         except ValueError as e: raise DataError(f"{name}: question {ex.qid or i}: {e}", ex.source) from None
 
 # %% ../nbs/12b_options.ipynb #ca5d6784
+def _positions(mask:torch.Tensor)->torch.Tensor:
+    "Position ids of a left-padded batch: 0 at each row's first real token."
+    return (mask.cumsum(-1) - 1).clamp(min=0)
+
 @torch.no_grad()
 def continuation_logprobs(model, # a causal LM
                           tokenizer, # its tokenizer
-                          pairs:list, # [(prompt, continuation), ...]
-                          batch_size:int=16 # sequences per forward pass
+                          pairs:list, # [(prompt, continuation), ...]; pairs sharing a prompt share its forward pass
+                          batch_size:int=16 # prompts per forward pass
                          )->list:
     "Sum over the continuation's tokens of log p(token | everything before it), for each pair."
-    seqs = []
+    prompts, conts, which = {}, [], []
     for prompt, cont in pairs:
-        p, c = (tokenizer(t, add_special_tokens=False)['input_ids'] for t in (prompt, cont))
+        c = tokenizer(cont, add_special_tokens=False)['input_ids']
         if not c: raise ValueError(f"the continuation {cont!r} has no tokens")
-        seqs.append((p + c, len(p)))
+        which.append(prompts.setdefault(prompt, len(prompts))); conts.append(c)
+    p_ids = [tokenizer(p, add_special_tokens=False)['input_ids'] for p in prompts]
+    if any(not p for p in p_ids): raise ValueError("a prompt has no tokens")
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     dev, was_training = next(model.parameters()).device, model.training
     model.eval()
-    out = [0.0] * len(seqs)
-    order = sorted(range(len(seqs)), key=lambda i: -len(seqs[i][0]))
+    out = [0.0] * len(pairs)
+    order = sorted(range(len(p_ids)), key=lambda i: -len(p_ids[i]))
     try:
         for b in range(0, len(order), batch_size):
             rows = order[b:b + batch_size]
-            width = max(len(seqs[i][0]) for i in rows)
-            ids = torch.full((len(rows), width), pad, dtype=torch.long)
-            mask = torch.zeros_like(ids)
-            for j, i in enumerate(rows):
-                s = seqs[i][0]; ids[j, :len(s)] = torch.tensor(s); mask[j, :len(s)] = 1
-            logits = model(input_ids=ids.to(dev), attention_mask=mask.to(dev)).logits
-            for j, i in enumerate(rows):
-                s, n = seqs[i]
-                lp = torch.log_softmax(logits[j, n - 1:len(s) - 1].float(), -1)
-                out[i] = lp.gather(-1, torch.tensor(s[n:], device=dev)[:, None]).sum().item()
+            width = max(len(p_ids[i]) for i in rows)
+            ids = torch.full((len(rows), width), pad, dtype=torch.long); mask = torch.zeros_like(ids)
+            for r, i in enumerate(rows): ids[r, width - len(p_ids[i]):] = torch.tensor(p_ids[i]); mask[r, width - len(p_ids[i]):] = 1
+            ids, mask = ids.to(dev), mask.to(dev)
+            po = model(input_ids=ids, attention_mask=mask, position_ids=_positions(mask), use_cache=True, logits_to_keep=1)
+            first = torch.log_softmax(po.logits[:, -1].float(), -1) # (prompts, vocab)
+            row_of = {i: r for r, i in enumerate(rows)}
+            js = [j for j, w in enumerate(which) if w in row_of]
+            src = torch.tensor([row_of[which[j]] for j in js], device=dev)
+            cw = max(len(conts[j]) for j in js)
+            c_ids = torch.full((len(js), cw), pad, dtype=torch.long); c_mask = torch.zeros_like(c_ids)
+            for k, j in enumerate(js): c_ids[k, :len(conts[j])] = torch.tensor(conts[j]); c_mask[k, :len(conts[j])] = 1
+            c_ids, c_mask = c_ids.to(dev), c_mask.to(dev)
+            cache = po.past_key_values
+            cache.reorder_cache(src) # one copy of the prompt's cache per continuation
+            full_mask = torch.cat([mask[src], c_mask], 1)
+            pos = mask[src].sum(-1, keepdim=True) + torch.arange(cw, device=dev)
+            co = model(input_ids=c_ids, attention_mask=full_mask, position_ids=pos, past_key_values=cache, use_cache=True)
+            for k, j in enumerate(js):
+                n = len(conts[j])
+                lp = first[src[k], conts[j][0]].item()
+                if n > 1:
+                    rest = torch.log_softmax(co.logits[k, :n - 1].float(), -1)
+                    lp += rest.gather(-1, c_ids[k, 1:n, None]).sum().item()
+                out[j] = lp
     finally:
         if was_training: model.train()
     return out
@@ -87,7 +108,7 @@ def score_options(model, # the student
             chunk = todo[b:b + batch_size]
             opts = [answer_options(e) for _, e in chunk]
             pairs = [(prompt_text(tokenizer, e.question, e.choices), c) for (_, e), o in zip(chunk, opts) for _, c in o]
-            lps, recs = iter(continuation_logprobs(model, tokenizer, pairs, batch_size * len(opts[0]))), []
+            lps, recs = iter(continuation_logprobs(model, tokenizer, pairs, batch_size)), []
             for (qid, ex), o in zip(chunk, opts):
                 scores = {label: next(lps) for label, _ in o}
                 best = max(scores, key=scores.get)
