@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Every run of results/svamp_smollm2.md, in order: train (into $RUNS, not committed), evaluate into
-# results/svamp_smollm2/<method> (mot: merge the single-teacher runs, `compact_nb mot`), copy the run's config, summary, metrics and alpha plot beside the records.
+# Every run of results/svamp_smollm2.md, in order: train (into $RUNS, not committed), evaluate (generation, then
+# CSQA and StrategyQA by option scoring) into results/svamp_smollm2/<method> (mot: merge the single-teacher runs, `compact_nb mot`), copy the run's config, summary, metrics and alpha plot beside the records.
 # Rerunnable: a finished training or evaluation is skipped, a killed one resumes from its checkpoint / records.
 #   bash results/svamp_smollm2/run_table.sh                 # all methods
 #   bash results/svamp_smollm2/run_table.sh uniform-s0      # some of them
@@ -50,5 +50,14 @@ for m in "${ORDER[@]}"; do
         --out "$OUT/$m" --no-progress
     echo "eval $(( $(date +%s) - t0 )) s" >> "$OUT/$m/wall_times.txt"
   fi
+  if ! python -c "import json,sys; s=json.load(open('$OUT/$m/eval/summary.json')); sys.exit(0 if {'csqa@options','strategyqa@options'} <= set(s['benchmarks']) else 1)" 2>/dev/null; then
+    t0=$(date +%s)
+    compact_nb eval --model "$RUNS/$m" --benchmarks csqa,strategyqa --limit 300 --mode options --batch-size 16 \
+        --out "$OUT/$m" --no-progress
+    echo "options $(( $(date +%s) - t0 )) s" >> "$OUT/$m/wall_times.txt"
+  fi
 done
-compact_nb report $OUT/*/ --base $OUT/base --answers --names $OUT/names.json --paired $OUT/compact-s0 --out $OUT/table.md
+compact_nb report $OUT/*/ --base $OUT/base --answers --names $OUT/names.json --paired $OUT/compact-s0 \
+    --benchmarks svamp,csqa,strategyqa --out $OUT/table.md
+compact_nb report $OUT/*/ --base $OUT/base --names $OUT/names.json --paired $OUT/base \
+    --benchmarks csqa@options,strategyqa@options --out $OUT/table_options.md
