@@ -44,11 +44,13 @@ def continuation_logprobs(model, # a causal LM
                           batch_size:int=16 # prompts per forward pass
                          )->list:
     "Sum over the continuation's tokens of log p(token | everything before it), for each pair."
-    prompts, conts, which = {}, [], []
+    prompts, conts, which = {}, [], [] # which[j]: the prompt of pair j; of_prompt[i]: the pairs of prompt i
     for prompt, cont in pairs:
         c = tokenizer(cont, add_special_tokens=False)['input_ids']
         if not c: raise ValueError(f"the continuation {cont!r} has no tokens")
         which.append(prompts.setdefault(prompt, len(prompts))); conts.append(c)
+    of_prompt = [[] for _ in prompts]
+    for j, i in enumerate(which): of_prompt[i].append(j)
     p_ids = [tokenizer(p, add_special_tokens=False)['input_ids'] for p in prompts]
     if any(not p for p in p_ids): raise ValueError("a prompt has no tokens")
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
@@ -65,9 +67,8 @@ def continuation_logprobs(model, # a causal LM
             ids, mask = ids.to(dev), mask.to(dev)
             po = model(input_ids=ids, attention_mask=mask, position_ids=_positions(mask), use_cache=True, logits_to_keep=1)
             first = torch.log_softmax(po.logits[:, -1].float(), -1) # (prompts, vocab)
-            row_of = {i: r for r, i in enumerate(rows)}
-            js = [j for j, w in enumerate(which) if w in row_of]
-            src = torch.tensor([row_of[which[j]] for j in js], device=dev)
+            js = [j for i in rows for j in of_prompt[i]]
+            src = torch.tensor([r for r, i in enumerate(rows) for _ in of_prompt[i]], device=dev)
             cw = max(len(conts[j]) for j in js)
             c_ids = torch.full((len(js), cw), pad, dtype=torch.long); c_mask = torch.zeros_like(c_ids)
             for k, j in enumerate(js): c_ids[k, :len(conts[j])] = torch.tensor(conts[j]); c_mask[k, :len(conts[j])] = 1
@@ -107,7 +108,8 @@ def score_options(model, # the student
         for b in range(0, len(todo), batch_size):
             chunk = todo[b:b + batch_size]
             opts = [answer_options(e) for _, e in chunk]
-            pairs = [(prompt_text(tokenizer, e.question, e.choices), c) for (_, e), o in zip(chunk, opts) for _, c in o]
+            prompts = [prompt_text(tokenizer, e.question, e.choices) for _, e in chunk]
+            pairs = [(p, c) for p, o in zip(prompts, opts) for _, c in o]
             lps, recs = iter(continuation_logprobs(model, tokenizer, pairs, batch_size)), []
             for (qid, ex), o in zip(chunk, opts):
                 scores = {label: next(lps) for label, _ in o}
