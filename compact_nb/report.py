@@ -10,7 +10,7 @@ from .evaluate import read_records, summarize
 
 # %% auto #0
 __all__ = ['ID_BENCHMARKS', 'OOD_BENCHMARKS', 'DISPLAY', 'run_results', 'seed_group', 'results_table', 'answers_table',
-           'paired_sign_test', 'paired_table', 'report_parser', 'cli_report']
+           'sign_test', 'paired_sign_test', 'paired_table', 'report_parser', 'cli_report']
 
 # %% ../nbs/12a_report.ipynb #cf25b52c
 ID_BENCHMARKS = ('math500', 'gsm8k', 'svamp')
@@ -139,18 +139,25 @@ def answers_table(runs, # run folders (seeds pooled as in `results_table`)
     return '\n'.join(lines + ['', 'Cells: % of outputs with an extractable answer (accuracy among those outputs, %).'])
 
 # %% ../nbs/12a_report.ipynb #375e2783
-def paired_sign_test(run_a, # a run folder with eval records
-                     run_b, # another, evaluated on the same questions
-                     benchmark:str # e.g. 'svamp'
-                    )->dict:
+def sign_test(a:dict, # question id -> record (with `correct`) of one run
+              b:dict, # the same for another run, on the same question ids
+             )->dict:
     "Questions right only in a, only in b, in both; exact two-sided sign test p on the discordant ones."
-    a, b = (read_records(Path(r)/'eval'/f"{benchmark}.jsonl") for r in (run_a, run_b))
-    if set(a) != set(b): raise ValueError(f"{benchmark}: {run_a} and {run_b} were not evaluated on the same questions")
+    if set(a) != set(b): raise ValueError("the two runs were not evaluated on the same questions")
     only_a = sum(bool(a[k]['correct']) and not b[k]['correct'] for k in a)
     only_b = sum(bool(b[k]['correct']) and not a[k]['correct'] for k in a)
     n = only_a + only_b
     p = min(1.0, 2 * sum(math.comb(n, i) for i in range(min(only_a, only_b) + 1)) / 2**n) if n else 1.0
     return dict(only_a=only_a, only_b=only_b, both=sum(bool(a[k]['correct'] and b[k]['correct']) for k in a), n=len(a), p=p)
+
+def paired_sign_test(run_a, # a run folder with eval records
+                     run_b, # another, evaluated on the same questions
+                     benchmark:str # e.g. 'svamp'
+                    )->dict:
+    "`sign_test` on the two runs' records of `benchmark`."
+    a, b = (read_records(Path(r)/'eval'/f"{benchmark}.jsonl") for r in (run_a, run_b))
+    try: return sign_test(a, b)
+    except ValueError: raise ValueError(f"{benchmark}: {run_a} and {run_b} were not evaluated on the same questions") from None
 
 # %% ../nbs/12a_report.ipynb #e84997eb
 def paired_table(ref, # the reference run folder (e.g. COMPACT seed 0)
@@ -158,10 +165,11 @@ def paired_table(ref, # the reference run folder (e.g. COMPACT seed 0)
                  benchmarks=None, # columns (default: every benchmark `ref` has, ID then OOD then others)
                  names:dict|None=None # group name -> label (as in `results_table`; the seed is kept)
                 )->str:
-    "Markdown table of `paired_sign_test(ref, run, b)` for each run and benchmark."
+    "Markdown table of `paired_sign_test(ref, run, b)` for each run and benchmark (the reference's records read once)."
     ref_res = run_results(ref)
     if benchmarks is None:
         benchmarks = [b for b in ID_BENCHMARKS + OOD_BENCHMARKS if b in ref_res] + sorted(set(ref_res) - set(ID_BENCHMARKS) - set(OOD_BENCHMARKS))
+    ref_recs = {b: read_records(Path(ref)/'eval'/f"{b}.jsonl") for b in benchmarks if (Path(ref)/'eval'/f"{b}.jsonl").exists()}
     lines = [f"| {Path(ref).name} vs | " + ' | '.join(_label(b) for b in benchmarks) + ' |', '|---' * (len(benchmarks) + 1) + '|']
     for r in runs:
         if Path(r).resolve() == Path(ref).resolve(): continue
@@ -169,8 +177,8 @@ def paired_table(ref, # the reference run folder (e.g. COMPACT seed 0)
         label = (names or {}).get(g, g) + (f" (seed {seed})" if seed is not None and g != Path(r).name else '')
         cells = []
         for b in benchmarks:
-            if not (Path(r)/'eval'/f"{b}.jsonl").exists(): cells.append('–'); continue
-            try: t = paired_sign_test(ref, r, b)
+            if b not in ref_recs or not (Path(r)/'eval'/f"{b}.jsonl").exists(): cells.append('–'); continue
+            try: t = sign_test(ref_recs[b], read_records(Path(r)/'eval'/f"{b}.jsonl"))
             except ValueError: cells.append('other questions'); continue
             cells.append(f"{t['only_a']} vs {t['only_b']} (p = {t['p']:.2g})")
         lines.append(f"| {label} | " + ' | '.join(cells) + ' |')
