@@ -1,6 +1,6 @@
 """Student loading (hub id, folder, GGUF, adapter, run folder) and LoRA, on tiny models built from configs;
 the real SmolLM2 GGUF in tests marked slow."""
-import json, os, subprocess, sys, time
+import json, os, shutil, subprocess, sys, time
 from pathlib import Path
 import pytest, torch
 from compact_nb.models import (LoraSpec, StudentSource, add_lora, cache_dir, default_student_gguf, gguf_cache_path,
@@ -53,6 +53,24 @@ def test_uncached_hub_id_offline_is_a_clear_error():
     assert "ERR cannot load student 'compact-nb/no-such-model': it is not a local file or folder" in r.stdout, r.stderr[-2000:]
     assert 'hf download compact-nb/no-such-model' in r.stdout
     assert time.time() - t0 < 60 # no network retries
+
+def test_cached_hub_id_loads_offline(tmp_path, tiny_folder):
+    "A hub id already in the Hugging Face cache loads with HF_HUB_OFFLINE=1 through the hub code path (fresh process)."
+    folder, model = tiny_folder
+    sha = 'a' * 40
+    repo = tmp_path/'hub'/'models--compact-nb--tiny-qwen2'
+    (repo/'refs').mkdir(parents=True); (repo/'refs'/'main').write_text(sha)
+    shutil.copytree(folder, repo/'snapshots'/sha)
+    code = ("import torch\nfrom compact_nb.models import load_student, resolve_student\n"
+            "print('KIND', resolve_student('compact-nb/tiny-qwen2').kind)\n"
+            "m, tok = load_student('compact-nb/tiny-qwen2', device='cpu', attn_implementation='eager')\n"
+            "print('LOGITS', m(torch.tensor([[4, 7, 8, 9, 10]])).logits.sum().item())\n")
+    r = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                       env={**os.environ, 'HF_HUB_OFFLINE': '1', 'HF_HUB_CACHE': str(tmp_path/'hub'), 'PYTHONPATH': str(ROOT)})
+    assert 'KIND hub' in r.stdout, r.stderr[-2000:]
+    got = float(r.stdout.split('LOGITS ')[1].split()[0])
+    with torch.no_grad(): want = model.eval()(X).logits.sum().item()
+    assert abs(got - want) < 1e-3 * max(1, abs(want)), (got, want)
 
 def test_local_folder_round_trip(tiny_folder):
     folder, model = tiny_folder
