@@ -143,8 +143,8 @@ def append_records(out_path, recs:list, done:dict):
 
 def close_records(out_path, ids:list, done:dict)->list:
     "Rewrite `out_path` with the records of `ids` first, in example order (others kept after them); returns those."
-    mine = [done[q] for q in ids]
-    _write_records(Path(out_path), mine + [r for q, r in done.items() if q not in set(ids)])
+    mine, keep = [done[q] for q in ids], set(ids)
+    _write_records(Path(out_path), mine + [r for q, r in done.items() if q not in keep])
     return mine
 
 def summarize(recs)->dict:

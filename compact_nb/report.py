@@ -166,10 +166,9 @@ def paired_table(ref, # the reference run folder (e.g. COMPACT seed 0)
                  names:dict|None=None # group name -> label (as in `results_table`; the seed is kept)
                 )->str:
     "Markdown table of `paired_sign_test(ref, run, b)` for each run and benchmark (the reference's records read once)."
-    ref_res = run_results(ref)
+    ref_recs = {p.stem: read_records(p) for p in sorted((Path(ref)/'eval').glob('*.jsonl'))}
     if benchmarks is None:
-        benchmarks = [b for b in ID_BENCHMARKS + OOD_BENCHMARKS if b in ref_res] + sorted(set(ref_res) - set(ID_BENCHMARKS) - set(OOD_BENCHMARKS))
-    ref_recs = {b: read_records(Path(ref)/'eval'/f"{b}.jsonl") for b in benchmarks if (Path(ref)/'eval'/f"{b}.jsonl").exists()}
+        benchmarks = [b for b in ID_BENCHMARKS + OOD_BENCHMARKS if b in ref_recs] + sorted(set(ref_recs) - set(ID_BENCHMARKS) - set(OOD_BENCHMARKS))
     lines = [f"| {Path(ref).name} vs | " + ' | '.join(_label(b) for b in benchmarks) + ' |', '|---' * (len(benchmarks) + 1) + '|']
     for r in runs:
         if Path(r).resolve() == Path(ref).resolve(): continue
