@@ -6,7 +6,7 @@ accuracy on the same subset.
     python bench/eval_speed.py --n 64 --batch-size 32 --max-new-tokens 128 --accuracy-n 100
 
 Questions/s counts questions answered per wall-clock second (prompt encoding, generation, decoding). Both modes
-use the same `compact_nb.evaluate.generate` (left padding, length-sorted batches, same stop rules); "single" is
+use the same `compact_nb.evaluation.generation.generate` (left padding, length-sorted batches, same stop rules); "single" is
 batch size 1. The zero-shot accuracy run uses `evaluate` with the default budget for numeric questions.
 """
 import argparse, json, os, platform, sys, time
@@ -26,10 +26,10 @@ def main(argv=None):
     p.add_argument('--out', default=str(ROOT/'bench'/'eval_speed.json'))
     a = p.parse_args(argv)
     import torch
-    from compact_nb.benchmarks import load_benchmark
-    from compact_nb.models import load_student
-    from compact_nb.evaluate import generate, evaluate
-    from compact_nb.batching import prompt_text
+    from compact_nb.data.benchmarks import load_benchmark
+    from compact_nb.student.models import load_student
+    from compact_nb.evaluation.generation import generate, evaluate
+    from compact_nb.methods.batching import prompt_text
     t0 = time.time(); model, tok = load_student(device='cpu'); t_load = time.time() - t0
     bench = load_benchmark('svamp', limit=a.n, seed=0)
     prompts = [prompt_text(tok, e.question, e.choices) for e in bench]

@@ -18,14 +18,14 @@ VARIANTS = {'a': 'plain SFT (HF loss, uniform, no scores)', 'a2': 'fused objecti
             'b': 'COMPACT, fused (one forward)', 'c': 'COMPACT, naive (separate scoring forward)'}
 
 def batches(model_name, tok, n_batches, batch_size, max_length):
-    from compact_nb.batching import PathCollator
-    from compact_nb.core import shared_data
+    from compact_nb.methods.batching import PathCollator
+    from compact_nb.data.core import shared_data
     if model_name != 'tiny' and shared_data('teachers') is not None:
         from compact_nb.train import TrainConfig, training_examples
         exs, teachers, _ = training_examples(TrainConfig(data='eit:svamp', n_questions=n_batches * batch_size))
         source = 'SVAMP level 3, 4 teachers'
     else:
-        from compact_nb.testbed import toy_corpus
+        from compact_nb.data.testbed import toy_corpus
         teachers = ['equations', 'verbose', 'thinker', 'corrupted']
         exs, source = toy_corpus(n_batches * batch_size, teachers=teachers, seed=0), 'toy corpus, 4 teachers'
     col = PathCollator(tok, teachers, max_length=max_length)
@@ -34,20 +34,20 @@ def batches(model_name, tok, n_batches, batch_size, max_length):
 
 def load(model_name):
     import torch
-    from compact_nb.models import LoraSpec, add_lora
+    from compact_nb.student.models import LoraSpec, add_lora
     spec = LoraSpec(dropout=0.0)
     if model_name == 'tiny':
-        from compact_nb.tiny import tiny_tokenizer, tiny_model
-        from compact_nb.testbed import TESTBED_WORDS
+        from compact_nb.student.tiny import tiny_tokenizer, tiny_model
+        from compact_nb.data.testbed import TESTBED_WORDS
         tok = tiny_tokenizer(TESTBED_WORDS)
         return add_lora(tiny_model('llama', vocab_size=len(tok), seed=0), spec), tok
-    from compact_nb.models import load_student
+    from compact_nb.student.models import load_student
     return load_student(model_name, lora=spec)
 
 def objective(variant, teachers, lam):
-    from compact_nb.objective import compact_loss, get_weighting, compact_alpha, Weighting
-    from compact_nb.scores import compute_scores
-    compact, uniform = get_weighting('compact', teachers), get_weighting('uniform', teachers)
+    from compact_nb.methods.compact import compact_loss, CompactWeighting, UniformWeighting, compact_alpha, Weighting
+    from compact_nb.methods.scores import compute_scores
+    compact, uniform = CompactWeighting(teachers), UniformWeighting(teachers)
     class Given(Weighting):
         def __init__(self, alpha): super().__init__(teachers); self.alpha = alpha
         def __call__(self, scores, path_mask, batch=None): return self.alpha
@@ -63,7 +63,7 @@ def run_variant(args):
     import torch
     from transformers import TrainingArguments
     from compact_nb.train import CompactTrainer
-    from compact_nb.batching import pad_fraction
+    from compact_nb.methods.batching import pad_fraction
     torch.manual_seed(0)
     model, tok = load(args.model)
     bs, teachers, source = batches(args.model, tok, args.batches, args.batch_size, args.max_length)
@@ -94,7 +94,7 @@ def run_variant(args):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--model', default='tiny', help="'tiny' or a student for compact_nb.models.load_student")
+    p.add_argument('--model', default='tiny', help="'tiny' or a student for compact_nb.student.models.load_student")
     p.add_argument('--batches', type=int, default=6, help='distinct batches')
     p.add_argument('--repeats', type=int, default=2, help='passes over the batches')
     p.add_argument('--warmup', type=int, default=2)

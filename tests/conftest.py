@@ -1,6 +1,6 @@
 """Shared pytest options: `--runslow` runs tests marked `slow`; `shared` gives the shared data folder or skips."""
 import pytest
-from compact_nb.core import shared_data
+from compact_nb.data.core import shared_data
 
 def pytest_addoption(parser):
     parser.addoption('--runslow', action='store_true', default=False, help='run tests marked slow')

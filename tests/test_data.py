@@ -1,13 +1,13 @@
 """The data layer against the real corpora in ../shared/data (skips with a reason when it is absent)."""
 from collections import Counter
 import pytest
-from compact_nb.core import TaskKind, question_key
-from compact_nb.answers import normalize_answer
-from compact_nb.fair import load_fair
-from compact_nb.teacher_data import (load_eit, filter_correct, complete_examples, corpus_summary,
+from compact_nb.data.core import TaskKind, question_key
+from compact_nb.data.answers import normalize_answer
+from compact_nb.data.fair import load_fair
+from compact_nb.data.eit import (load_eit, filter_correct, complete_examples, corpus_summary,
                                      EIT_DATASETS, default_level, read_json_records, repair_escapes)
-from compact_nb.benchmarks import BENCHMARKS, load_benchmark, subset_indices
-import compact_nb.benchmarks as benchmarks
+from compact_nb.data.benchmarks import BENCHMARKS, load_benchmark, subset_indices
+import compact_nb.data.benchmarks as benchmarks
 
 # (questions returned at the default level, questions the corpus has, teachers)
 EXPECTED = {'svamp': (700, 700, 4), 'strategyqa': (1999, 1999, 4), 'math': (1297, 1297, 4),

@@ -2,10 +2,10 @@
 fused scores vs the plain reference over several seeds and layouts, bf16, gradient checkpointing, and a
 `transformers.Trainer` step driven by `PathCollator` + `compact_loss`."""
 import pytest, torch
-from compact_nb.tiny import tiny_tokenizer, tiny_model, tiny_lora, tiny_examples
-from compact_nb.batching import PathCollator
-from compact_nb.scores import compute_scores, reference_scores, SCORE_NAMES
-from compact_nb.objective import compact_loss, get_weighting, logs_to_floats
+from compact_nb.student.tiny import tiny_tokenizer, tiny_model, tiny_lora, tiny_examples
+from compact_nb.methods.batching import PathCollator
+from compact_nb.methods.scores import compute_scores, reference_scores, SCORE_NAMES
+from compact_nb.methods.compact import compact_loss, CompactWeighting, logs_to_floats
 
 T = ['t0', 't1', 't2', 't3']
 
@@ -28,8 +28,8 @@ def test_bf16_close_to_fp32(tok):
     b = PathCollator(tok, T)(tiny_examples(2, teachers=T, seed=4))
     m32 = tiny_model('llama', tokenizer=tok, seed=4)
     m16 = tiny_model('llama', tokenizer=tok, seed=4, dtype=torch.bfloat16)
-    l32, g32 = compact_loss(m32, b, get_weighting('compact', T))
-    l16, g16 = compact_loss(m16, b, get_weighting('compact', T))
+    l32, g32 = compact_loss(m32, b, CompactWeighting(T))
+    l16, g16 = compact_loss(m16, b, CompactWeighting(T))
     assert torch.isfinite(l16)
     assert abs(l16.item() - l32.item()) < 0.05 * abs(l32.item())
     assert abs(g16['ppl/t0'].item() - g32['ppl/t0'].item()) < 0.1
@@ -40,7 +40,7 @@ def test_gradient_checkpointing_same_loss_and_grads(tok):
     def run(ckpt):
         m = tiny_lora(tiny_model('llama', tokenizer=tok, seed=5), seed=5).train()
         if ckpt: m.gradient_checkpointing_enable(gradient_checkpointing_kwargs=dict(use_reentrant=False))
-        loss, _ = compact_loss(m, b, get_weighting('compact', T), lam=0.5)
+        loss, _ = compact_loss(m, b, CompactWeighting(T), lam=0.5)
         loss.backward()
         return loss.detach(), [p.grad for p in m.parameters() if p.requires_grad]
     (l0, g0), (l1, g1) = run(False), run(True)
@@ -61,7 +61,7 @@ def test_trainer_step(tok, tmp_path):
                              remove_unused_columns=False, report_to=[], logging_steps=1, save_strategy='no',
                              use_cpu=True, dataloader_num_workers=0)
     tr = CompactTrainer(model=model, args=args, train_dataset=exs, data_collator=PathCollator(tok, T))
-    tr.weighting = get_weighting('compact', T)
+    tr.weighting = CompactWeighting(T)
     before = [p.detach().clone() for p in model.parameters() if p.requires_grad]
     out = tr.train()
     assert out.global_step == 3
@@ -73,11 +73,11 @@ def test_trainer_step(tok, tmp_path):
 def test_real_student_bpe_layout_and_scores():
     "On SmolLM2-135M (byte-level BPE, GQA 9/3 heads, LoRA): re-tokenising a path gives the same ids, and fused == reference."
     try:
-        from compact_nb.models import load_student, LoraSpec
+        from compact_nb.student.models import load_student, LoraSpec
         model, tok = load_student(lora=LoraSpec(r=4, alpha=8, dropout=0.0), attn_implementation='eager')
     except (ImportError, FileNotFoundError, OSError) as e: pytest.skip(f"SmolLM2 student not available: {e}")
-    from compact_nb.core import Example, Rationale
-    from compact_nb.batching import tokenize_example
+    from compact_nb.data.core import Example, Rationale
+    from compact_nb.methods.batching import tokenize_example
     ex = Example('Jack had 8 pens and gave away 3. How many are left?', '5', 'numeric', qid='q1')
     ex.add(Rationale('a', 'He had 8 pens. Therefore, after giving 3 away, 8 - 3 = 5. The answer is 5'))
     ex.add(Rationale('b', 'Wait, so we subtract: 8-3 equals 5.\nSo the final answer is 5.'))

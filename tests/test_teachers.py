@@ -5,16 +5,16 @@ from pathlib import Path
 import pytest, yaml
 
 import compact_nb
-from compact_nb.core import Example, shared_data
-from compact_nb.answers import extract_answer, answers_match
-from compact_nb.corpus import read_corpus, write_corpus
-from compact_nb.teacher_backends import LocalServer, TeacherConfig, Sampling, TeacherError, smollm2_gguf, run_sync, make_backend
-from compact_nb.teachers import TeacherPool, GenerationCache, rationale_jobs, build_corpus, format_report
+from compact_nb.data.core import Example, shared_data
+from compact_nb.data.answers import extract_answer, answers_match
+from compact_nb.data.corpus import read_corpus, write_corpus
+from compact_nb.teachers.backends import LocalServer, TeacherConfig, Sampling, TeacherError, smollm2_gguf, run_sync, make_backend
+from compact_nb.teachers.pool import TeacherPool, GenerationCache, rationale_jobs, build_corpus, format_report
 from teacher_proxy import FaultyProxy
 
 FAKE_KEY = 'sk-compact-nb-test-5f1e9a7c3b2d4e60'
 ROOT = Path(compact_nb.__file__).parent.parent
-CLI = "from compact_nb.teachers import cli_generate; import sys; sys.exit(cli_generate(sys.argv[1:]))"
+CLI = "from compact_nb.teachers.pool import cli_generate; import sys; sys.exit(cli_generate(sys.argv[1:]))"
 
 
 def _env():
@@ -24,12 +24,12 @@ def _env():
 
 
 def svamp_questions(n):
-    "The first `n` SVAMP test questions (via compact_nb.benchmarks if it is there, else read from the shared file)."
+    "The first `n` SVAMP test questions (via compact_nb.data.benchmarks if it is there, else read from the shared file)."
     d = shared_data('benchmarks')
     if d is None or not (d/'svamp_test.json').exists():
         pytest.skip('shared data not found (../shared/data/benchmarks/svamp_test.json): set COMPACT_NB_DATA')
     try:
-        from compact_nb.benchmarks import load_benchmark
+        from compact_nb.data.benchmarks import load_benchmark
         return load_benchmark('svamp', limit=n)
     except ImportError: pass
     rows = json.loads((d/'svamp_test.json').read_text())[:n]
