@@ -1,4 +1,4 @@
-"""Cost of one training step: plain multi-teacher SFT vs COMPACT (fused) vs COMPACT with a separate scoring forward.
+"""Cost of one training step: plain multi-teacher SFT vs COMPACT (fused) vs COMPACT with a separate scoring forward vs MIND.
 
 Each variant runs in its own process (so peak RSS is its own) on the same batches of K teacher paths, through
 `CompactTrainer.training_step` + the optimizer step, i.e. exactly what `Trainer` does per step.
@@ -9,13 +9,17 @@ Each variant runs in its own process (so peak RSS is its own) on the same batche
 
 Variants: (a) plain SFT: the model's own causal-LM loss over all B*K paths (uniform weights, no scores, no MCon);
 (a2) the fused objective with uniform weights (our per-path SFT, no scores, no MCon); (b) COMPACT: one forward,
-scores + alpha + SFT + MCon; (c) naive COMPACT: a separate no-grad forward for the scores, then the loss forward.
+scores + alpha + SFT + MCon; (c) naive COMPACT: a separate no-grad forward for the scores, then the loss forward;
+(d) MIND: one forward, its teaching assistant's scores, selection, weighted SFT + JSD, and the assistant's ranking loss
+and (every `joint_accum` steps) its optimiser step. Every variant is a registered-method-shaped object given to
+`CompactTrainer`, as in training.
 """
 import argparse, json, os, platform, resource, statistics, subprocess, sys, time
 from pathlib import Path
 
 VARIANTS = {'a': 'plain SFT (HF loss, uniform, no scores)', 'a2': 'fused objective, uniform weights, no scores',
-            'b': 'COMPACT, fused (one forward)', 'c': 'COMPACT, naive (separate scoring forward)'}
+            'b': 'COMPACT, fused (one forward)', 'c': 'COMPACT, naive (separate scoring forward)',
+            'd': 'MIND (teaching assistant, selection, JSD), one forward'}
 
 def batches(model_name, tok, n_batches, batch_size, max_length):
     from compact_nb.methods.batching import PathCollator
@@ -44,6 +48,15 @@ def load(model_name):
     from compact_nb.student.models import load_student
     return load_student(model_name, lora=spec)
 
+def method_for(variant, teachers, lam):
+    "The step's loss as a `Method` (what `CompactTrainer` calls), for one variant."
+    from compact_nb.methods.base import Method, MethodConfig, build_method, method_config
+    if variant == 'd': return build_method(method_config('mind', warmup_batches=0), teachers)
+    fn = objective(variant, teachers, lam)
+    class Objective(Method):
+        def loss(self, model, batch): return fn(model, batch)
+    return Objective(MethodConfig(name=f'bench-{variant}'), teachers)
+
 def objective(variant, teachers, lam):
     from compact_nb.methods.compact import compact_loss, CompactWeighting, UniformWeighting, compact_alpha, Weighting
     from compact_nb.methods.scores import compute_scores
@@ -70,19 +83,26 @@ def run_variant(args):
     targs = TrainingArguments(output_dir='/tmp/step_cost', per_device_train_batch_size=args.batch_size, learning_rate=1e-4,
                               report_to='none', use_cpu=not torch.cuda.is_available(), disable_tqdm=True,
                               bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported())
-    tr = CompactTrainer(model=model, args=targs, train_dataset=[0], objective=objective(args.variant, teachers, 0.1))
+    method = method_for(args.variant, teachers, 0.1)
+    method.setup(model, targs)
+    tr = CompactTrainer(model=model, args=targs, train_dataset=[0], method=method)
     tr.create_optimizer_and_scheduler(num_training_steps=10_000)
     tr.current_gradient_accumulation_steps = 1 # set by Trainer.train() per accumulation window
     dev = tr.args.device
     def step(b):
         b = {k: v.to(dev) if hasattr(v, 'to') else v for k, v in b.items()}
-        tr.training_step(tr.model, b); tr.optimizer.step(); tr.optimizer.zero_grad()
+        tr.training_step(tr.model, b)
+        tr.optimizer.step()
+        tr.optimizer.zero_grad()
+        method.on_step_end(0)
         if dev.type == 'cuda': torch.cuda.synchronize()
     for b in bs[:args.warmup]: step(b)
     times, tokens = [], []
     for rep in range(args.repeats):
         for b in bs:
-            t0 = time.perf_counter(); step(b); times.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            step(b)
+            times.append(time.perf_counter() - t0)
             tokens.append(int(b['attention_mask'].sum()))
     med = statistics.median(times)
     out = dict(variant=args.variant, median_s=med, tokens_per_s=sum(tokens) / sum(times),
@@ -123,7 +143,9 @@ def main():
     for v, r in res.items():
         lines.append(f"| ({v}) {VARIANTS[v]} | {r['median_s']:.3f} | {r['median_s']/a:.3f} | {r['tokens_per_s']:.0f} | "
                      f"{r['pad_fraction']:.3f} | {r['peak_rss_gb']:.2f} |")
-    lines += ['', f"b/a = {res['b']['median_s']/a:.3f}, c/a = {res['c']['median_s']/a:.3f}", '']
+    a2 = res['a2']['median_s']
+    lines += ['', f"b/a = {res['b']['median_s']/a:.3f}, c/a = {res['c']['median_s']/a:.3f}; against the fused uniform step (a2): "
+                  f"COMPACT b/a2 = {res['b']['median_s']/a2:.3f}, MIND d/a2 = {res['d']['median_s']/a2:.3f}", '']
     text = '\n'.join(lines)
     print(text)
     if args.write:

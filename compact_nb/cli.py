@@ -11,9 +11,9 @@ __all__ = ['COMMANDS', 'usage', 'main']
 
 # %% ../nbs/20_cli.ipynb #d03afcc3
 COMMANDS = {
-    'train': ('compact_nb.train', 'cli_train', 'distil teachers into a student (COMPACT or a baseline weighting)'),
+    'train': ('compact_nb.train', 'cli_train', 'distil teachers into a student with any registered method'),
     'eval': ('compact_nb.evaluation.generation', 'cli_eval', 'evaluate a base model or a trained run on benchmarks'),
-    'report': ('compact_nb.evaluation.generation', 'cli_report', 'collect runs into one results table'),
+    'report': ('compact_nb.evaluation.report', 'cli_report', 'collect runs into one results table'),
     'generate': ('compact_nb.teachers.pool', 'cli_generate', 'generate and curate teacher rationales from LLM servers'),
     'mot': ('compact_nb.methods.mot', 'cli_mot', 'average single-teacher runs into one student (Merge of Thought)'),
 }
@@ -29,10 +29,12 @@ def main(argv:list|None=None)->int:
     "Entry point of the `compact_nb` console script."
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0] in ('-h', '--help', 'help'):
-        print(usage()); return 0
+        print(usage())
+        return 0
     cmd, rest = argv[0], argv[1:]
     if cmd not in COMMANDS:
-        print(f"compact_nb: unknown command {cmd!r}\n\n{usage()}", file=sys.stderr); return 2
+        print(f"compact_nb: unknown command {cmd!r}\n\n{usage()}", file=sys.stderr)
+        return 2
     return _run(cmd, rest)
 
 def _run(cmd, rest):

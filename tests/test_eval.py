@@ -6,9 +6,10 @@ import pytest, torch
 from compact_nb.data.answers import extract_answer, answers_match
 from compact_nb.data.core import Example
 from compact_nb.data.corpus import write_corpus
-from compact_nb.evaluation.generation import generate, evaluate, read_records, cli_eval, cli_report
+from compact_nb.evaluation.generation import generate, evaluate, cli_eval
+from compact_nb.evaluation.records import read_records
 from compact_nb.methods.batching import prompt_text
-from compact_nb.evaluation.report import results_table, _fake_run
+from compact_nb.evaluation.report import results_table, cli_report
 from compact_nb.student.tiny import tiny_model, tiny_tokenizer, tiny_examples
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,7 +69,7 @@ def test_killed_evaluation_resumes_to_the_same_file(tmp_path):
     model.save_pretrained(tmp_path/'tiny'); tok.save_pretrained(tmp_path/'tiny')
     write_corpus(tiny_examples(40, seed=4), tmp_path/'toy.jsonl')
     common = ['--model', str(tmp_path/'tiny'), '--benchmarks', str(tmp_path/'toy.jsonl'), '--batch-size', '2',
-              '--max-new-tokens', '24', '--no-progress', '--device', 'cpu']
+              '--max-new-tokens', '24', '--progress', 'false', '--device', 'cpu']
     ref = _run_eval([*common, '--out', str(tmp_path/'ref')]); assert ref.wait(300) == 0, ref.stderr.read()
     proc = _run_eval([*common, '--out', str(tmp_path/'killed')])
     rec_file = tmp_path/'killed'/'eval'/'toy.jsonl'
@@ -87,12 +88,22 @@ def test_killed_evaluation_resumes_to_the_same_file(tmp_path):
 
 # ---------------------------------------------------------------- report
 
+def _fake_run(folder, accs:dict, n:int=20, seed=None)->Path:
+    "A run folder with eval records giving accuracy `accs[benchmark]` on `n` questions each."
+    folder = Path(folder); (folder/'eval').mkdir(parents=True, exist_ok=True)
+    if seed is not None: (folder/'config.json').write_text(json.dumps({'seed': seed}))
+    for b, acc in accs.items():
+        k = round(acc * n)
+        recs = [dict(id=f"{b}-{i}", question=f"q{i}", gold='1', output='', extracted='1' if i < k else None, correct=i < k) for i in range(n)]
+        (folder/'eval'/f"{b}.jsonl").write_text(''.join(json.dumps(r) + '\n' for r in recs))
+    return folder
+
 def test_report_pools_seeds_and_compares_with_the_base(tmp_path, capsys):
     runs = tmp_path/'runs'
     _fake_run(runs/'base', dict(math500=.0, gsm8k=.10, svamp=.20, csqa=.30, strategyqa=.50, gpqa_diamond=.25))
     for s, a in enumerate([.40, .50, .60]):
         _fake_run(runs/f"compact-{s}", dict(math500=.05, gsm8k=.20, svamp=a, csqa=.30, strategyqa=.55, gpqa_diamond=.20), seed=s)
-    assert cli_report([str(runs/'*'), '--base', str(runs/'base'), '--out', str(tmp_path/'results.md')]) == 0
+    assert cli_report(['--runs', str(runs/'*'), '--base', str(runs/'base'), '--out', str(tmp_path/'results.md')]) == 0
     lines = (tmp_path/'results.md').read_text().splitlines()
     assert lines[0] == '| Method | MATH500 | GSM8K | SVAMP | ID avg | CSQA | StrategyQA | GPQA-D | OOD avg |'
     compact = [c.strip() for c in lines[3].strip('|').split('|')]

@@ -5,8 +5,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-MODULES = sorted(p.stem for p in (ROOT/'compact_nb').glob('*.py') if not p.stem.startswith('_'))
-DATA_ONLY = ['core', 'config', 'answers', 'corpus', 'teacher_data', 'fair', 'benchmarks', 'testbed']
+MODULES = sorted('.'.join(p.relative_to(ROOT/'compact_nb').with_suffix('').parts) for p in (ROOT/'compact_nb').rglob('*.py')
+                 if not p.stem.startswith('_'))
+DATA_ONLY = ['config', 'data.core', 'data.answers', 'data.corpus', 'data.eit', 'data.fair', 'data.benchmarks', 'data.testbed',
+             'evaluation.records', 'evaluation.report']
+
+def test_no_import_cycle_between_evaluation_modules():
+    "records is at the bottom: it imports no other evaluation module, and report does not import generation."
+    src = {m: (ROOT/'compact_nb'/'evaluation'/f'{m}.py').read_text() for m in ('records', 'report', 'options')}
+    assert not any(f'.{o} import' in src['records'] or f'evaluation.{o}' in src['records'] for o in ('generation', 'options', 'report'))
+    assert 'generation' not in src['report'] and 'generation' not in src['options']
 
 def _run(code:str):
     env = {**os.environ, 'PYTHONPATH': os.pathsep.join([str(ROOT), os.environ.get('PYTHONPATH', '')])}

@@ -3,7 +3,8 @@ ranges, answer rates, paired SVAMP sign tests over all trained runs, option-scor
 run the equation-style outputs, mean words and mean α.  Run from the repository root: `python results/svamp_smollm2/counts.py`."""
 import json, itertools, statistics as st, re
 from pathlib import Path
-from compact_nb.evaluation.report import read_records, sign_test
+from compact_nb.evaluation.records import read_records
+from compact_nb.evaluation.report import sign_test
 R = Path('results/svamp_smollm2')
 def done(p):
     try: return {'svamp','strategyqa','csqa'} <= set(json.load(open(p/'eval'/'summary.json'))['benchmarks'])

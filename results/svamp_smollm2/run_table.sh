@@ -47,17 +47,17 @@ for m in "${ORDER[@]}"; do
   if ! python -c "import json,sys; s=json.load(open('$OUT/$m/eval/summary.json')); sys.exit(0 if {'svamp','strategyqa','csqa'} <= set(s['benchmarks']) else 1)" 2>/dev/null; then
     t0=$(date +%s)
     compact_nb eval --model "$RUNS/$m" --benchmarks svamp,strategyqa,csqa --limit 300 --batch-size 32 \
-        --out "$OUT/$m" --no-progress
+        --out "$OUT/$m" --progress false
     echo "eval $(( $(date +%s) - t0 )) s" >> "$OUT/$m/wall_times.txt"
   fi
   if ! python -c "import json,sys; s=json.load(open('$OUT/$m/eval/summary.json')); sys.exit(0 if {'csqa@options','strategyqa@options'} <= set(s['benchmarks']) else 1)" 2>/dev/null; then
     t0=$(date +%s)
     compact_nb eval --model "$RUNS/$m" --benchmarks csqa,strategyqa --limit 300 --mode options --batch-size 16 \
-        --out "$OUT/$m" --no-progress
+        --out "$OUT/$m" --progress false
     echo "options $(( $(date +%s) - t0 )) s" >> "$OUT/$m/wall_times.txt"
   fi
 done
-compact_nb report $OUT/*/ --base $OUT/base --answers --names $OUT/names.json --paired $OUT/compact-s0 \
+compact_nb report $OUT/*/ --base $OUT/base --answers true --names $OUT/names.json --paired $OUT/compact-s0 \
     --benchmarks svamp,csqa,strategyqa --out $OUT/table.md
 compact_nb report $OUT/*/ --base $OUT/base --names $OUT/names.json --paired $OUT/base \
     --benchmarks csqa@options,strategyqa@options --out $OUT/table_options.md

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Every run of results/svamp_bad_teacher.md, in order: build the corpus (once), train into $RUNS (not committed),
+# evaluate on SVAMP test (300 questions, generation) into results/svamp_bad_teacher/<run>, copy the run's config,
+# summary, metrics and α plot beside the records. Rerunnable: finished steps are skipped, killed ones resume.
+#   bash results/svamp_bad_teacher/run_table.sh                       # all runs
+#   bash results/svamp_bad_teacher/run_table.sh bad-mind-s0           # some of them
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+RUNS=${RUNS:-../runs-svamp}
+OUT=results/svamp_bad_teacher
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+CFG=configs/svamp_bad_teacher_smollm2.yaml
+[ -f "$RUNS/bad_teacher_corpus.jsonl" ] || python results/svamp_bad_teacher/make_corpus.py "$RUNS/bad_teacher_corpus.jsonl"
+
+declare -A ARGS=(
+  [bad-uniform-s0]="--method uniform --seed 0"
+  [bad-compact-s0]="--seed 0"
+  [bad-mind-s0]="--method mind --seed 0"
+  [bad-uniform-s1]="--method uniform --seed 1"
+  [bad-compact-s1]="--seed 1"
+  [bad-mind-s1]="--method mind --seed 1"
+  [bad-uniform-s2]="--method uniform --seed 2"
+  [bad-compact-s2]="--seed 2"
+  [bad-mind-s2]="--method mind --seed 2"
+  [bad-compact-tau3-s0]="--method.tau 3 --seed 0"
+  [bad-single-gpt-4o]="--method single --method.teacher gpt-4o"
+)
+ORDER=(bad-uniform-s0 bad-compact-s0 bad-mind-s0 bad-uniform-s1 bad-compact-s1 bad-mind-s1
+       bad-uniform-s2 bad-compact-s2 bad-mind-s2 bad-compact-tau3-s0 bad-single-gpt-4o)
+[ $# -gt 0 ] && ORDER=("$@")
+
+for m in "${ORDER[@]}"; do
+  [ -n "${ARGS[$m]+x}" ] || { echo "unknown run $m (one of ${!ARGS[*]})" >&2; exit 2; }
+  mkdir -p "$OUT/$m"
+  if [ ! -f "$RUNS/$m/summary.json" ]; then
+    t0=$(date +%s)
+    compact_nb train $CFG --runs-dir "$RUNS" --name "$m" ${ARGS[$m]}
+    echo "train $(( $(date +%s) - t0 )) s" >> "$OUT/$m/wall_times.txt"
+  fi
+  cp "$RUNS/$m/config.json" "$RUNS/$m/summary.json" "$RUNS/$m/metrics.jsonl" "$OUT/$m/"
+  if [ -f "$RUNS/$m/plots/alpha.png" ]; then cp "$RUNS/$m/plots/alpha.png" "$OUT/$m/"; fi
+  if ! python -c "import json,sys; s=json.load(open('$OUT/$m/eval/summary.json')); sys.exit(0 if 'svamp' in s['benchmarks'] else 1)" 2>/dev/null; then
+    t0=$(date +%s)
+    compact_nb eval --model "$RUNS/$m" --benchmarks svamp --limit 300 --batch-size 32 --out "$OUT/$m" --progress false
+    echo "eval $(( $(date +%s) - t0 )) s" >> "$OUT/$m/wall_times.txt"
+  fi
+done
+python results/svamp_bad_teacher/alpha_on_bad.py $OUT/*/ > $OUT/alpha_on_bad.md
