@@ -127,7 +127,8 @@ def test_kill_and_resume(server, tmp_path):
     assert sum(s['asked'] for s in rep['generation'].values()) == total - k1
     assert sum(s['answered'] for s in rep['generation'].values()) == total - k1
     # the corpus loads, and holds exactly the cached answers that reach the gold answer
-    corpus = read_corpus(out, teachers={'smol-careful', 'smol-sampled'})
+    corpus = read_corpus(out) # (naming both teachers would refuse a corpus where one of them got nothing right)
+    assert {t for ex in corpus for t in ex.teachers} <= {'smol-careful', 'smol-sampled'}
     assert [(ex.qid, ex.question, ex.gold) for ex in corpus] == [(q.qid, q.question, q.gold) for q in qs]
     gold = {q.qid: q for q in qs}
     expect = sorted((e['tags']['qid'], e['teacher']) for e in entries

@@ -31,10 +31,14 @@ def make_problem(rng:random.Random, # source of randomness
         op = STEPS[verb]
         amount = rng.randint(1, min(20, value)) if op == '-' else rng.randint(1, 20)
         new = value + amount if op == '+' else value - amount
-        steps.append((verb, op, amount)); trace.append((value, op, amount, new)); value = new
+        steps.append((verb, op, amount))
+        trace.append((value, op, amount, new))
+        value = new
     if rng.random() < 0.5 and value <= 33:
         factor = rng.choice([2, 3])
-        steps.append(('times', '*', factor)); trace.append((value, '*', factor, value * factor)); value *= factor
+        steps.append(('times', '*', factor))
+        trace.append((value, '*', factor, value * factor))
+        value *= factor
     return dict(name=name, other=other, item=item, start=start, steps=steps, trace=trace, answer=value)
 
 def problem_text(p:dict)->str:
@@ -82,7 +86,8 @@ def teach_corrupted(p, rng):
     out, carry = [], p['trace'][0][0]
     for a, op, b, r in p['trace']:
         wrong = max(0, r + rng.choice([-1, 1]) * rng.randint(1, 9))
-        out.append(_eq(carry, op, b, wrong)); carry = wrong
+        out.append(_eq(carry, op, b, wrong))
+        carry = wrong
     return ' . '.join(out) + f" . The answer is {p['answer']}"
 
 TEACHERS = {'equations': teach_equations, 'verbose': teach_verbose, 'thinker': teach_thinker,
@@ -111,7 +116,8 @@ def toy_corpus(n:int=200, # number of questions
     "`n` toy problems, each answered by every teacher in `teachers`."
     unknown = set(teachers) - set(TEACHERS)
     if unknown: raise ValueError(f"unknown toy teachers {sorted(unknown)}; choose from {list(TEACHERS)}")
-    rng = random.Random(seed); out = []
+    rng = random.Random(seed)
+    out = []
     for i in range(n):
         p = make_problem(rng, rng.randint(min_steps, max_steps))
         ex = Example(problem_text(p), str(p['answer']), TaskKind.numeric, qid=f"toy-{seed}-{i}", source='testbed')

@@ -65,7 +65,8 @@ def tokenize_example(ex:Example, # one question with its teachers' rationales
         text = strip_final_answer(r.text) if r is not None else ''
         ids, offs = _encode(tokenizer, text) if text else ([], [])
         if budget is not None: ids, offs = ids[:budget], offs[:budget]
-        rats.append(ids); thinks.append(thinking_flags(text, offs, thinking_words))
+        rats.append(ids)
+        thinks.append(thinking_flags(text, offs, thinking_words))
     if not any(rats): raise DataError(f"no rationale from any of the teachers {list(teachers)}", *where)
     n = len(prompt_ids) + len(suffix_ids) + 1
     return dict(qid=ex.qid, teachers=list(teachers), prompt_ids=prompt_ids, rationale_ids=rats, thinking=thinks,

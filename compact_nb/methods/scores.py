@@ -194,10 +194,12 @@ def compute_scores(model, batch:dict, mi_eps:float=0.1, cons_at:str='rationale',
 def reference_scores(model, batch:dict, mi_eps:float=0.1, cons_at:str='rationale')->dict:
     "S_MI, S_cons, S_PPL computed plainly: one forward per path, loops, explicit weights."
     ref = copy.deepcopy(model).merge_and_unload() if hasattr(model, 'merge_and_unload') else model
-    was_training = ref.training; ref.eval()
+    was_training = ref.training
+    ref.eval()
     B, K = batch['path_mask'].shape
     mi, ppl, cons = torch.zeros(B, K), torch.zeros(B, K), torch.zeros(B, K)
-    layer = last_decoder_layer(ref); attn = layer.self_attn
+    layer = last_decoder_layer(ref)
+    attn = layer.self_attn
     H, Hkv = ref.config.num_attention_heads, ref.config.num_key_value_heads
     d = attn.head_dim
     for b in range(B):

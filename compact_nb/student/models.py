@@ -127,7 +127,8 @@ def gguf_cache_path(gguf_path, # the .gguf file
                     dtype:torch.dtype # the dtype it is converted to
                    )->Path:
     "Cache folder for the dense copy of `gguf_path` in `dtype`."
-    p = Path(gguf_path).resolve(); st = p.stat()
+    p = Path(gguf_path).resolve()
+    st = p.stat()
     key = hashlib.sha256(f"{p}|{st.st_size}|{st.st_mtime_ns}|{dtype}".encode()).hexdigest()[:12]
     return cache_dir()/'students'/f"{p.stem}-{str(dtype).replace('torch.', '')}-{key}"
 
@@ -149,7 +150,8 @@ def _load_gguf(folder, gguf_file, dtype, cache:bool, **kw):
     if cached is not None:
         tmp = cached.with_name(cached.name + f'.tmp{os.getpid()}')
         try:
-            model.save_pretrained(tmp); tok.save_pretrained(tmp)
+            model.save_pretrained(tmp)
+            tok.save_pretrained(tmp)
             os.replace(tmp, cached)
         except OSError as e: warnings.warn(f"could not cache the converted student in {cached}: {e}")
         finally: shutil.rmtree(tmp, ignore_errors=True)
@@ -212,7 +214,8 @@ def load_student(name_or_path:str|os.PathLike|None=None, # hub id, folder, .gguf
                 ):
     "Load a student model and its prepared tokenizer: `(model, tokenizer)`."
     src = resolve_student(name_or_path, gguf_file)
-    device = _device(device); dtype = _dtype(dtype, device)
+    device = _device(device)
+    dtype = _dtype(dtype, device)
     if src.kind in ('run', 'adapter'):
         from peft import PeftModel
         if src.base is None: raise ValueError(f"{src.path}: cannot tell the base student (no run config key "

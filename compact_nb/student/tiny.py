@@ -48,7 +48,7 @@ def tiny_tokenizer(words=() # extra words to add to the base vocabulary
     return PreTrainedTokenizerFast(tokenizer_object=tk, pad_token='<pad>', eos_token='<eos>', unk_token='<unk>',
                                    additional_special_tokens=TINY_SPECIALS[3:], chat_template=TINY_CHAT_TEMPLATE)
 
-# %% ../../nbs/student/00_tiny.ipynb #65ade48d
+# %% ../../nbs/student/00_tiny.ipynb #f20d8be7
 def tiny_model(arch:str='llama', # 'llama' or 'qwen2'
                vocab_size:int|None=None, # defaults to `len(tokenizer)` when a tokenizer is given, else 512
                hidden:int=64, # hidden size
@@ -58,6 +58,7 @@ def tiny_model(arch:str='llama', # 'llama' or 'qwen2'
                seed:int=0, # weight initialisation seed
                tokenizer=None, # sets vocab size and pad/eos/bos ids
                init_std:float=0.2, # weight init std (real models use 0.02)
+               norm_std:float=0.3, # RMSNorm weights are drawn as 1 + norm_std * N(0, 1); 0 keeps them at 1
                dtype=torch.float32):
     "A randomly initialised Llama/Qwen2 causal LM from a config (eager attention, no dropout)."
     from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
@@ -80,6 +81,8 @@ def tiny_model(arch:str='llama', # 'llama' or 'qwen2'
         if arch == 'qwen2': # biases start at 0; make them count
             for n,p in model.named_parameters():
                 if n.endswith('_proj.bias'): torch.nn.init.normal_(p, std=init_std)
+        for n,p in model.named_parameters(): # norm weights start at 1; make every norm count
+            if n.endswith('norm.weight'): torch.nn.init.normal_(p, mean=1.0, std=norm_std)
     return model.to(dtype).eval()
 
 # %% ../../nbs/student/00_tiny.ipynb #3eaf852d
