@@ -244,7 +244,7 @@ def prepare(self:Mind, model, collator, features):
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
-        self.warmup.append(float(loss))
+        self.warmup.append(float(loss.detach()))
     model.train(was)
     for group in self.opt.param_groups: group['lr'] = c.meta_lr * c.joint_lr_scale
     self.opt.zero_grad(set_to_none=True)
