@@ -40,22 +40,20 @@ COT_PROMPT = PromptTemplate('cot', "{question}\n{instruction}")
 
 # %% ../../nbs/teachers/00_prompts.ipynb #15f3e267
 PERSPECTIVES = {
-    'algebraic': "Give the unknown quantity a letter, write the equation that the question describes, and solve it.",
-    'backward': "Start from what the question asks for and work backwards: at each step say which quantity you need "
-                "and how to get it, until you reach the numbers given in the question.",
-    'arithmetic': "Compute step by step, one arithmetic operation per line, writing down every intermediate result.",
-    'analogy': "First solve a simpler, familiar version of the problem with small numbers, then apply the same "
-               "reasoning to the actual numbers.",
-    'visual': "Describe a diagram, number line or table of the situation in words, then read the answer off it.",
-    'estimate': "First estimate the answer roughly, then compute it exactly and check that the exact result agrees "
-                "with your estimate.",
-    'cases': "Split the situation into the separate parts or cases it contains, work out each one, then combine them.",
-    'first_principles': "Reason from what each quantity and each operation means, deriving the answer without "
-                        "shortcuts or memorised formulas.",
-    'units': "Write the unit of every quantity (items, dollars, hours, ...) and carry it through each step, so that "
-             "every operation makes sense for its units.",
-    'verify': "Solve the problem, then put your answer back into the question and check that it satisfies every "
-              "condition stated there.",
+    'formal_symbolic': "Derive the answer strictly: name every unknown quantity with a symbol, write the equations the "
+                       "question states, and solve them step by step, justifying each step.",
+    'intuitive': "Reason the way a person would in their head: use plain words, common sense and quick heuristics, "
+                 "with as little notation as possible.",
+    'decomposition': "Break the problem into numbered sub-problems, solve each one in turn, then combine their results.",
+    'planning': "First write a short plan listing the steps you will take, then carry out the plan one step at a time.",
+    'analogy': "First solve a simpler, familiar problem of the same kind with small numbers, then apply the same "
+               "method to the actual problem.",
+    'socratic': "Ask yourself the guiding questions one at a time (what is asked? what is known? what follows?) and "
+                "answer each before asking the next.",
+    'contrastive': "Propose two or three candidate ways to compute the answer, compare them, explain which are wrong "
+                   "and why, and finish with the correct one.",
+    'counterfactual': "Ask how the answer would change if one condition of the question were different, use that to "
+                      "find which condition decides the answer, then solve the question as stated.",
 }
 
 def mind_prompt(perspective:str # a key of `PERSPECTIVES`
