@@ -78,3 +78,9 @@ def test_shipped_configs_parse():
     for f in files:
         cfg = parse_config(TrainConfig, [str(f)])
         assert cfg.name and cfg.data
+
+@pytest.mark.skipif(__import__('importlib').util.find_spec('wandb') is not None, reason='wandb is installed here')
+def test_report_to_wandb_without_wandb_says_how_to_install(tmp_path):
+    r = run('train', '--runs-dir', str(tmp_path), '--report-to', 'wandb')
+    assert r.returncode == 2 and "report_to 'wandb' needs the wandb package: pip install wandb" in r.stderr, r.stderr
+    assert not any(tmp_path.iterdir())
