@@ -4,13 +4,13 @@
 
 # %% ../nbs/10_train.ipynb #92059dae
 from __future__ import annotations
-import dataclasses, importlib.util, json, math, os, re, shutil, sys, warnings
+import dataclasses, importlib.util, json, math, re, shutil, sys, warnings
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 import torch
-from transformers import Trainer, TrainerCallback, PrinterCallback, ProgressCallback
+from transformers import Trainer, TrainerCallback, PrinterCallback
 from transformers.trainer_pt_utils import LengthGroupedSampler, get_length_grouped_indices
 from .methods.base import Method, MethodConfig, method_config, build_method, save_method, load_method, import_methods
 

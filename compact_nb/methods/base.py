@@ -4,7 +4,7 @@
 
 # %% ../../nbs/methods/02_base.ipynb #1cb43d70
 from __future__ import annotations
-import dataclasses, importlib, importlib.util, sys, warnings
+import dataclasses, importlib, importlib.util, sys
 from dataclasses import dataclass
 from pathlib import Path
 import torch

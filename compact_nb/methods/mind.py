@@ -4,12 +4,10 @@
 
 # %% ../../nbs/methods/06_mind.ipynb #2553ed75
 from __future__ import annotations
-import math
 from dataclasses import dataclass
 from typing import Literal
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from .base import Method, MethodConfig, register_method
 from .scores import student_forward, token_view, label_logprobs
 from .compact import masked_softmax, answer_logprobs, path_sft
