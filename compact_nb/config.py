@@ -12,7 +12,7 @@ from .data.core import DataError
 
 # %% auto #0
 __all__ = ['load_config', 'field_types', 'type_name', 'coerce', 'make_config', 'config_dict', 'config_parser', 'parse_config',
-           'leading_folders']
+           'leading_folders', 'command_error']
 
 # %% ../nbs/00_config.ipynb #335f57ec
 def load_config(path # a `.yaml`, `.yml` or `.json` file
@@ -271,3 +271,11 @@ def leading_folders(argv:list # the command line
     i = 0
     while i < len(argv) and not argv[i].startswith('-') and Path(argv[i]).is_dir(): i += 1
     return list(argv[:i]), list(argv[i:])
+
+# %% ../nbs/00_config.ipynb #1fbcf7fb
+def command_error(prog:str, # the command, e.g. 'compact_nb train'
+                  error # the exception (or message) to report
+                 )->int:
+    "Print `error` as `<prog>: error: <message>` on stderr; returns the exit code, 2."
+    print(f"{prog}: error: {str(error).removeprefix(prog + ': ')}", file=sys.stderr)
+    return 2

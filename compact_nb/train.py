@@ -432,7 +432,7 @@ def _early_imports(argv:list):
 
 def cli_train(argv:list|None=None)->int:
     "`compact_nb train [CONFIG] [--option value ...] [--method NAME --method.OPTION value ...]`"
-    from compact_nb.config import parse_config
+    from compact_nb.config import parse_config, command_error
     from compact_nb.data.core import DataError
     from compact_nb.methods.base import load_builtin_methods
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -443,8 +443,7 @@ def cli_train(argv:list|None=None)->int:
                            description="Distil several teachers' rationales into a student with LoRA, by any registered method.")
         run = train(cfg)
     except (DataError, ValueError, FileNotFoundError, OSError, ImportError) as e:
-        print(f"compact_nb train: error: {e}", file=sys.stderr)
-        return 2
+        return command_error('compact_nb train', e)
     from accelerate import PartialState
     if not PartialState().is_main_process: return 0
     s = json.loads((run/'summary.json').read_text())

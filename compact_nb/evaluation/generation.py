@@ -14,7 +14,7 @@ from ..data.answers import extract_answer, answers_match
 from .records import check_records, open_records, append_records, close_records, summarize
 from .options import check_options, score_options
 from .report import results_table
-from ..config import parse_config
+from ..config import parse_config, command_error
 
 # %% auto #0
 __all__ = ['MAX_NEW_TOKENS', 'DEFAULT_STOP', 'cut_at_stop', 'generate', 'score_output', 'generation_settings', 'evaluate',
@@ -250,12 +250,6 @@ def eval_plan(cfg:EvalConfig # the command's options
 _PROG = 'compact_nb eval'
 _RENAMED = {'--no-progress': '--progress false', '--no-merge': '--merge false'}
 
-def _fail(e:Exception # the error to report
-         )->int:
-    "Print `e` as `compact_nb eval: error: ...` on stderr; returns the exit code 2."
-    print(f"{_PROG}: error: {str(e).removeprefix(_PROG + ': ')}", file=sys.stderr)
-    return 2
-
 def _refuse_renamed(argv:list # the command line
                    )->list:
     "`argv`, or a DataError for an option spelled the old way."
@@ -293,10 +287,10 @@ def cli_eval(argv:list|None=None # the command line (default: sys.argv[1:])
                            "Evaluate a base model or a trained run on benchmarks (greedy, resumable). Records in "
                            "<out>/eval/<benchmark>.jsonl, summary in <out>/eval/summary.json, table in <out>/results.md.")
         plan = eval_plan(cfg)
-    except (DataError, FileNotFoundError, ImportError, ValueError, OSError) as e: return _fail(e)
+    except (DataError, FileNotFoundError, ImportError, ValueError, OSError) as e: return command_error(_PROG, e)
     from compact_nb.student.models import load_student
     model, tok = load_student(cfg.model, cfg.gguf_file, dtype=cfg.dtype, device=None if cfg.device == 'auto' else cfg.device,
                               trust_remote_code=cfg.trust_remote_code, merge=cfg.merge)
     try: _run_plan(cfg, plan, model, tok)
-    except (DataError, OSError) as e: return _fail(e)
+    except (DataError, OSError) as e: return command_error(_PROG, e)
     return 0

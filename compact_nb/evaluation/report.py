@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from ..data.core import DataError
 from .records import read_records, summarize
-from ..config import parse_config, leading_folders
+from ..config import parse_config, leading_folders, command_error
 
 # %% auto #0
 __all__ = ['ID_BENCHMARKS', 'OOD_BENCHMARKS', 'DISPLAY', 'run_results', 'seed_group', 'results_table', 'answers_table',
@@ -264,12 +264,6 @@ def report_text(cfg:ReportConfig # the command's options
 # %% ../../nbs/evaluation/03_report.ipynb #1ab469f0
 _PROG = 'compact_nb report'
 
-def _fail(e:Exception # the error to report
-         )->int:
-    "Print `e` as `compact_nb report: error: ...` on stderr; returns the exit code 2."
-    print(f"{_PROG}: error: {str(e).removeprefix(_PROG + ': ')}", file=sys.stderr)
-    return 2
-
 def cli_report(argv:list|None=None # the command line (default: sys.argv[1:])
               )->int:
     "`compact_nb report [RUN ...] [CONFIG] [--runs a,b] [--base runs/base] [--out results.md] ...`"
@@ -283,6 +277,6 @@ def cli_report(argv:list|None=None # the command line (default: sys.argv[1:])
         if cfg.out:
             Path(cfg.out).parent.mkdir(parents=True, exist_ok=True)
             Path(cfg.out).write_text(table + '\n', encoding='utf-8')
-    except (DataError, ValueError, OSError) as e: return _fail(e)
+    except (DataError, ValueError, OSError) as e: return command_error(_PROG, e)
     print(table)
     return 0

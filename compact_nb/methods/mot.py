@@ -72,7 +72,7 @@ class MotConfig:
 # %% ../../nbs/methods/05_mot.ipynb #c250cc59
 def cli_mot(argv:list|None=None)->int:
     "`compact_nb mot RUN RUN ... --out runs/mot [--weights ...]` (or `--runs a,b`, or a config file)"
-    from compact_nb.config import parse_config, leading_folders
+    from compact_nb.config import parse_config, leading_folders, command_error
     from compact_nb.data.core import DataError
     argv = sys.argv[1:] if argv is None else list(argv)
     folders, rest = leading_folders(argv)
@@ -83,7 +83,6 @@ def cli_mot(argv:list|None=None)->int:
                                        'Run folders may be listed first (shell globs work): compact_nb mot runs/single-* --out runs/mot')
         out = average_runs(cfg.runs, cfg.out, cfg.weights)
     except (DataError, ValueError, FileExistsError, FileNotFoundError) as e:
-        print(f"compact_nb mot: error: {e}", file=sys.stderr)
-        return 2
+        return command_error('compact_nb mot', e)
     print(f"merged {len(cfg.runs)} runs into {out}")
     return 0

@@ -9,7 +9,7 @@ from collections import Counter
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 from ..data.core import Example, Rationale, DataError, INSTRUCTION, question_text
-from ..config import parse_config, config_parser
+from ..config import parse_config, config_parser, command_error
 from ..data.answers import extract_answer, answers_match
 from ..data.corpus import read_corpus, write_corpus
 from .prompts import resolve_prompts, PEER_REVIEW_PROMPT, FEEDBACK_PROMPT, parse_review
@@ -530,17 +530,13 @@ def cli_generate(argv:list|None=None, # the command line (default: sys.argv[1:])
                 )->int:
     "`compact_nb generate`: build a curated multi-teacher corpus from a teachers file and a question set."
     try: cfg = parse_generate(argv)
-    except DataError as e:
-        print(f"compact_nb generate: error: {redact(e).removeprefix('compact_nb generate: ')}", file=sys.stderr)
-        return 2
+    except DataError as e: return command_error('compact_nb generate', redact(e))
     handlers, old = [], logging.getLogger().level
     try:
         Path(cfg.out).parent.mkdir(parents=True, exist_ok=True)
         handlers, old = _logging_to(cfg.log_path)
         return run_generate(cfg, client_factory)
-    except (DataError, OSError) as e:
-        print(f"compact_nb generate: error: {redact(e)}", file=sys.stderr)
-        return 2
+    except (DataError, OSError) as e: return command_error('compact_nb generate', redact(e))
     finally:
         root = logging.getLogger()
         for h in handlers:
