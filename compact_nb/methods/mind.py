@@ -14,7 +14,7 @@ from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['path_features', 'MetaNet', 'listnet_kl', 'mind_alpha', 'answer_jsd', 'jsd_term', 'mind_loss', 'MindConfig', 'Mind',
-           'frozen_losses_features', 'to_device']
+           'average_grads', 'frozen_losses_features', 'to_device']
 
 # %% ../../nbs/methods/06_mind.ipynb #d88ab7d9
 def path_features(hidden:torch.Tensor, # [N, L, H] final hidden states of the B*K rows
@@ -198,11 +198,21 @@ def targets(self:Mind, batch, sft):
             out[b, k] = self.ema[f"{q}\t{t}"]
     return out
 
+def average_grads(params):
+    "Average the gradients of `params` over the processes of a distributed run (a no-op on one process)."
+    import torch.distributed as dist
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1: return
+    for p in params:
+        if p.grad is None: p.grad = torch.zeros_like(p)
+        dist.all_reduce(p.grad)
+        p.grad /= dist.get_world_size()
+
 @patch
 def on_step_end(self:Mind, step:int):
     "Step MetaNet's optimiser at the end of each accumulation window."
     self.steps += 1
     if self.steps % self.config.joint_accum == 0:
+        average_grads(self.net.parameters())
         self.opt.step()
         self.opt.zero_grad(set_to_none=True)
 
@@ -232,6 +242,7 @@ def prepare(self:Mind, model, collator, features):
         loss = listnet_kl(self.net(feats, batch['path_mask']), sft, batch['path_mask'], c.rank_tau)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
+        average_grads(self.net.parameters())
         self.opt.step()
         self.warmup.append(float(loss.detach()))
     model.train(was)

@@ -12,8 +12,8 @@ import torch.nn.functional as F
 
 # %% auto #0
 __all__ = ['SCORE_NAMES', 'TokenView', 'token_view', 'student_forward', 'label_logprobs', 'info_proxy', 'mi_from_info',
-           'attention_graph', 'in_degree', 'unwrap_model', 'last_decoder_layer', 'eval_mode', 'graph_projections',
-           'path_scores', 'compute_scores', 'reference_scores']
+           'attention_graph', 'in_degree', 'gathered_params', 'unwrap_model', 'last_decoder_layer', 'eval_mode',
+           'graph_projections', 'path_scores', 'compute_scores', 'reference_scores']
 
 # %% ../../nbs/methods/01_scores.ipynb #c248d10e
 @dataclass
@@ -107,6 +107,38 @@ def in_degree(A:torch.Tensor)->torch.Tensor:
     "Eq. 5: S_cons,k = sum over j != k of A_jk (the diagonal of A is 0), [B, K]."
     return A.sum(dim=1)
 
+# %% ../../nbs/methods/01_scores.ipynb #673d1c54
+def _innermost(model, module, cls):
+    "The innermost module of type `cls` in `model` that contains `module` (itself included), or None."
+    found = None
+    for m in model.modules():  # pre-order: an ancestor comes before its descendants
+        if isinstance(m, cls) and any(x is module for x in m.modules()): found = m
+    return found
+
+@contextmanager
+def gathered_params(model, # the model as the trainer holds it (FSDP wrappers included)
+                    module # the submodule whose full parameters are needed
+                   ):
+    "Inside the block `module`'s parameters are whole, under FSDP2, FSDP1 and DeepSpeed ZeRO-3; a no-op otherwise."
+    params = list(module.parameters())
+    if any(hasattr(p, 'ds_id') for p in params):  # DeepSpeed ZeRO-3 partitions parameters in place
+        import deepspeed
+        with deepspeed.zero.GatheredParameters(params, modifier_rank=None): yield
+        return
+    from torch.distributed.tensor import DTensor
+    from torch.distributed.fsdp import FSDPModule, FullyShardedDataParallel
+    if any(isinstance(p, DTensor) for p in params):  # FSDP2: sharded until the owning module unshards
+        owner = _innermost(model, module, FSDPModule)
+        if owner is None: raise RuntimeError(f"{type(module).__name__} has sharded parameters but no FSDP module holds it")
+        owner.unshard()
+        try: yield
+        finally: owner.reshard()
+        return
+    owner = _innermost(model, module, FullyShardedDataParallel)
+    if owner is None: yield
+    else:
+        with FullyShardedDataParallel.summon_full_params(owner, recurse=True, writeback=False): yield
+
 # %% ../../nbs/methods/01_scores.ipynb #360898d2
 def unwrap_model(model):
     "The underlying transformers model, through DDP/accelerate (`.module`) and peft wrappers."
@@ -139,7 +171,7 @@ def graph_projections(model, v:torch.Tensor # [..., hidden] vectors to project
     attn = layer.self_attn
     cfg = unwrap_model(model).config
     d = getattr(attn, 'head_dim', None) or cfg.hidden_size // cfg.num_attention_heads
-    with eval_mode(layer.input_layernorm, attn.q_proj, attn.k_proj):
+    with gathered_params(model, layer), eval_mode(layer.input_layernorm, attn.q_proj, attn.k_proj):
         x = layer.input_layernorm(v)
         q, k = attn.q_proj(x), attn.k_proj(x)
     return q.unflatten(-1, (-1, d)), k.unflatten(-1, (-1, d))
