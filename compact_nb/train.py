@@ -187,11 +187,11 @@ class TrainConfig:
     name:str='toy-compact' # run name: the run folder is <runs_dir>/<name>
     runs_dir:str='runs' # parent folder of run folders
     student:str='smollm2-135m' # hub id, local folder, .gguf file, or 'smollm2-135m' (offline default) / 'tiny' (test model)
-    data:str='toy' # 'toy' (procedural testbed), 'eit:<svamp|strategyqa|math|gsm8k|csqa>', or a corpus .jsonl path
+    data:str='toy' # 'toy' (procedural testbed), 'eit:<svamp|strategyqa|math|gsm8k|csqa>', 'fair:svamp' / 'fair:svamp:all' (FAIR's committee data: peer-accepted / all rationales, with mistake feedback), or a corpus .jsonl path
     teachers:list[str]|None=None # teacher names in path order (None: every teacher the data has)
     levels:list[int]=field(default_factory=lambda: [3]) # EIT granularity levels to load
     n_questions:int|None=None # keep this many questions (with a correct rationale from every teacher); None: all
-    filter_correct:bool=True # drop rationales whose final answer is not the gold answer
+    filter_correct:bool=True # drop rationales whose final answer is not the gold answer (FAIR data: its last number; false: peer review alone)
     data_seed:int=0 # seed for the toy corpus and for picking questions
     method:MethodConfig=field(default_factory=lambda: method_config('compact')) # the distillation method and its options
     imports:list[str]=field(default_factory=list) # modules or .py files that register methods of your own
@@ -264,6 +264,11 @@ def _load_examples(cfg:TrainConfig)->tuple:
         teachers = [canonical_teacher(t) for t in cfg.teachers] if cfg.teachers else None
         exs, load = load_eit(cfg.data.split(':', 1)[1], teachers=teachers, levels=tuple(cfg.levels))
         return exs, teachers, {'source': cfg.data, 'load': str(load)}
+    if cfg.data.startswith('fair:'):
+        from compact_nb.data.fair import fair_examples
+        exs, teachers, load = fair_examples(cfg.data, teachers=cfg.teachers)
+        # FAIR's rationales end in prose ("... so each group has 145 bananas."), not in "The answer is X": read their last number
+        return exs, teachers if cfg.teachers else None, {'source': cfg.data, 'load': load, 'filter_rule': 'extract'}
     from compact_nb.data.corpus import read_corpus
     teachers = list(cfg.teachers) if cfg.teachers else None
     return read_corpus(cfg.data, teachers=set(teachers) if teachers else None), teachers, {'source': cfg.data}
@@ -274,7 +279,7 @@ def training_examples(cfg:TrainConfig)->tuple:
     exs, teachers, report = _load_examples(cfg)
     teachers = teachers or list(dict.fromkeys(t for e in exs for t in e.teachers))
     if cfg.filter_correct:
-        exs, filt = filter_correct(exs)
+        exs, filt = filter_correct(exs, rule=report.get('filter_rule', 'stated'))
         report['filter'] = filt.rows()
     if cfg.n_questions: exs = complete_examples(exs, teachers, n=cfg.n_questions, seed=cfg.data_seed)
     else: exs = [e for e in exs if any(e.rationales.get(t) for t in teachers)] # a missing path is masked
@@ -398,12 +403,13 @@ def train(cfg:TrainConfig, # the run's options
     else: method.prepare(model, collator, features)
     result = trainer.train(resume_from_checkpoint=resume)
     sums = trainer.accelerator.gather(torch.tensor([weights_checksum(model)], dtype=torch.float64, device=trainer.args.device))
-    if trainer.is_world_process_zero(): _finish(run, cfg, method, model, tok, result, resume, exs, teachers, sums)
+    if trainer.is_world_process_zero(): _finish(run, cfg, method, model, tok, result, resume, exs, teachers, sums,
+                                                  engine=getattr(trainer.accelerator.distributed_type, 'value', 'NO'))
     trainer.accelerator.wait_for_everyone()
     return run
 
 # %% ../nbs/10_train.ipynb #583e8437
-def _finish(run, cfg, method, model, tok, result, resume, exs, teachers, sums):
+def _finish(run, cfg, method, model, tok, result, resume, exs, teachers, sums, engine:str='NO'):
     "Write the adapter, the method's state, the α plot and summary.json."
     model.save_pretrained(run/'adapter')
     tok.save_pretrained(run/'adapter')
@@ -412,7 +418,8 @@ def _finish(run, cfg, method, model, tok, result, resume, exs, teachers, sums):
     except ValueError: last = {} # a method without α
     summary = dict(steps=result.global_step, train_loss=_train_loss(run/'metrics.jsonl'), resumed_from=resume,
                    final_alpha=last, questions=len(exs), teachers=teachers, method=cfg.method.name,
-                   processes=len(sums), weights_checksum_per_process=sums.tolist())
+                   processes=len(sums), engine=engine,
+                   weights_checksum_per_process=sums.tolist())
     (run/'summary.json').write_text(json.dumps(summary, indent=2))
 
 # %% ../nbs/10_train.ipynb #79f5b870

@@ -5,24 +5,27 @@
 # %% ../../nbs/data/04_fair.ipynb #3702c7e6
 from __future__ import annotations
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from .core import Example, Rationale, DataError, shared_data, question_key
 from .answers import normalize_answer, gold_answer
 from .eit import read_json_records, question_keys
 
 # %% auto #0
-__all__ = ['FAIR_TEACHERS', 'peer_accepted', 'FairItem', 'load_fair']
+__all__ = ['FAIR_TEACHERS', 'MISTAKE', 'peer_accepted', 'FairItem', 'load_fair', 'fair_teacher', 'mistake_of', 'fair_examples']
 
 # %% ../../nbs/data/04_fair.ipynb #23c2a74d
 FAIR_TEACHERS = {'gpt': 'gpt-3.5-turbo', 'gemini': 'gemini-1.0-pro', 'mistral': 'mixtral-8x7b'}
 _REVIEWERS = {'gpt': ('gemini', 'mistral'), 'gemini': ('gpt', 'mistral'), 'mistral': ('gpt', 'gemini')}
 
-def peer_accepted(scores:dict # reviewer -> score
+def _valid_score(s)->bool: return isinstance(s, (int, float)) and not isinstance(s, bool) and 1 <= s <= 5
+
+def peer_accepted(scores:dict, # reviewer -> score
+                  threshold:float=3. # accepted when the mean valid score is above this (FAIR: 3)
                  )->bool:
-    "FAIR's acceptance rule: the mean of the valid (1-5) peer scores is above 3."
-    valid = [s for s in scores.values() if isinstance(s, int) and 0 < s < 6]
-    return bool(valid) and sum(valid) / len(valid) > 3
+    "FAIR's acceptance rule: the mean of the valid (1-5) peer scores is above `threshold`."
+    valid = [s for s in scores.values() if _valid_score(s)]
+    return bool(valid) and sum(valid) / len(valid) > threshold
 
 @dataclass
 class FairItem:
@@ -83,7 +86,7 @@ def load_fair(dataset:str='svamp', # svamp or strategyqa
                     v = _fair_field(r, f"{t}_rationale", path, i, list)
                     if len(v) != 3 or not isinstance(v[0], str): raise DataError(f"'{t}_rationale' must be [text, score, score]", path, i)
                     scores = {FAIR_TEACHERS[p]: s for p, s in zip(_REVIEWERS[t], v[1:])}
-                    rep['invalid_scores'] += sum(not (isinstance(s, int) and 0 < s < 6) for s in scores.values())
+                    rep['invalid_scores'] += sum(not _valid_score(s) for s in scores.values())
                     ok = peer_accepted(scores)
                     if ok != (v[0] in accepted_texts): rep['acceptance_mismatch'].append((path.name, i, name))
                     rep['rationales'][name] += 1
@@ -98,3 +101,50 @@ def load_fair(dataset:str='svamp', # svamp or strategyqa
         else: out.append(it)
     rep['questions'] = len(out)
     return out, rep
+
+# %% ../../nbs/data/04_fair.ipynb #c4e3d7b7
+MISTAKE = 'mistake' # the `Rationale.meta` key of a question's FAIR mistake record
+
+def fair_teacher(name:str # a FAIR teacher's full name, or its short name (gpt, gemini, mistral)
+                )->str:
+    "The full name of a FAIR teacher."
+    n = str(name).strip()
+    if n in FAIR_TEACHERS.values(): return n
+    if n.lower() in FAIR_TEACHERS: return FAIR_TEACHERS[n.lower()]
+    known = ', '.join(f"{v} ({k})" for k, v in FAIR_TEACHERS.items())
+    raise DataError(f"unknown FAIR teacher {name!r} (expected one of {known})")
+
+def mistake_of(ex:Example # a question
+              )->dict|None:
+    "The question's FAIR mistake record (`student_output`, `student_answer`, `feedback`: teacher -> explanation), or None."
+    for rs in ex.rationales.values():
+        for r in rs:
+            if isinstance(r.meta.get(MISTAKE), dict): return r.meta[MISTAKE]
+    return None
+
+# %% ../../nbs/data/04_fair.ipynb #98142c4f
+def fair_examples(spec:str, # 'fair:<dataset>' (peer-accepted rationales) or 'fair:<dataset>:all' (every rationale)
+                  teachers=None, # FAIR teachers to keep (full or short names); None: all three
+                  data_dir=None # the FAIR folder; default: `shared_data('fair')`
+                 )->tuple:
+    "`(examples, teachers, report)` of a `fair:` data option; each rationale carries its question's mistake record in `meta['mistake']`."
+    parts = str(spec).split(':')
+    if len(parts) not in (2, 3) or parts[0] != 'fair' or not parts[1] or parts[2:] not in ([], ['all']):
+        raise DataError(f"bad FAIR data option {spec!r}: expected fair:<dataset> (peer-accepted rationales) or "
+                        f"fair:<dataset>:all (every rationale), the dataset one of {list(_FAIR_SETS)}")
+    keep = list(FAIR_TEACHERS.values()) if teachers is None else list(dict.fromkeys(fair_teacher(t) for t in teachers))
+    items, rep = load_fair(parts[1], data_dir=data_dir, accepted_only=len(parts) == 2)
+    if not rep['rationales']:
+        raise DataError(f"{spec}: the FAIR files hold no teacher rationales for {parts[1]} (only {', '.join(rep['files'])})")
+    out = []
+    for it in items:
+        mistake = dict(student_output=it.student_output, student_answer=it.student_answer,
+                       feedback={t: it.feedback[t] for t in keep if t in it.feedback})
+        ex = replace(it.example, rationales={})
+        for t in keep:
+            for r in it.example.rationales.get(t, []): ex.add(replace(r, meta={**r.meta, MISTAKE: mistake}))
+        if ex.teachers: out.append(ex)
+    report = dict(questions=len(out), without_rationale=len(items) - len(out), accepted_only=len(parts) == 2,
+                  rationales={t: rep['rationales'][t] for t in keep}, accepted={t: rep['accepted'][t] for t in keep},
+                  with_feedback=sum(bool(mistake_of(e)['feedback']) for e in out), files=rep['files'])
+    return out, keep, report

@@ -110,7 +110,8 @@ def register_method(config:type # the method's config dataclass, a `MethodConfig
     return deco
 
 # %% ../../nbs/methods/02_base.ipynb #21f9eeb1
-BUILTIN_MODULES = ('compact_nb.methods.compact', 'compact_nb.methods.baselines', 'compact_nb.methods.mind')
+BUILTIN_MODULES = ('compact_nb.methods.compact', 'compact_nb.methods.baselines', 'compact_nb.methods.mind', 'compact_nb.methods.fair',
+                   'compact_nb.methods.sbs', 'compact_nb.methods.mcckd')
 
 def load_builtin_methods():
     "Import the modules that register the built-in methods."
