@@ -24,9 +24,17 @@ declare -A ARGS=(
   [compact-no-cons]="--method.betas 1,0,1"
   [compact-no-ppl]="--method.betas 1,1,0"
   [mot]="(no training: the average of the four single-teacher runs)"
+  [compact-s2]="--seed 2"
+  [uniform-s2]="--method uniform --seed 2"
+  [mind-s0]="--method mind --seed 0"
+  [mind-s1]="--method mind --seed 1"
+  [mind-s2]="--method mind --seed 2"
+  [sbs-s0]="--method sbs --seed 0"
+  [mcckd-s0]="--method mcckd --seed 0"
 )
 ORDER=(compact-s0 uniform-s0 single-gpt-4o single-gemini-1.5-flash single-llama-3-70b single-human
-       compact-s1 uniform-s1 compact-no-mi compact-no-cons compact-no-ppl mot)
+       compact-s1 uniform-s1 compact-no-mi compact-no-cons compact-no-ppl mot
+       mind-s0 compact-s2 uniform-s2 mind-s1 mind-s2 sbs-s0 mcckd-s0)
 [ $# -gt 0 ] && ORDER=("$@")
 
 for m in "${ORDER[@]}"; do
