@@ -170,6 +170,12 @@ class EvalConfig:
     merge:bool=True # merge a trained run's LoRA adapter into the weights (false: keep it separate)
     mode:Literal['generate', 'options']='generate' # generate: greedy generation, answer parsed from the output; options: no generation, each choice / yes-no option scored by log-likelihood (records in <benchmark>@options.jsonl, see evaluation/02_options)
     progress:bool=True # show progress bars
+    server:str|None=None # evaluate through an OpenAI-compatible server at this base URL, e.g. http://127.0.0.1:8000/v1 (see evaluation/05_server; --model then names the served student: for the records, the output folder and the tokenizer)
+    served_model:str|None=None # with --server: the model name the server serves (vllm serve ... --served-model-name NAME)
+    api_key_env:str|None=None # with --server: NAME of the environment variable holding the server's API key
+    template:Literal['ours', 'server']='ours' # with --server: ours: our chat template applied here, prompt sent to /completions (identical to training); server: messages sent to /chat/completions, the server's template applied
+    tokenizer:str|None=None # with --server and --template ours: tokenizer that renders the prompts, a run folder, model or tokenizer folder, hub id or .gguf (none: that of --model, else SmolLM2)
+    concurrency:int=8 # with --server: requests in flight at once
 
     def __post_init__(self):
         self.benchmarks = [str(b).strip() for b in self.benchmarks]
@@ -182,6 +188,22 @@ class EvalConfig:
         _check(self.dtype in ('auto', 'float32', 'bfloat16', 'float16'), f"dtype must be auto, float32, bfloat16 or float16, got {self.dtype!r}")
         _check(_DEVICE.fullmatch(str(self.device)) is not None, f"device must be auto, cpu, mps, cuda or cuda:N, got {self.device!r}")
         _check(self.mode in ('generate', 'options'), f"mode must be generate or options, got {self.mode!r}")
+        _check(self.template in ('ours', 'server'), f"template must be ours or server, got {self.template!r}")
+        _check(self.concurrency >= 1, f"concurrency must be >= 1, got {self.concurrency}")
+        _check(self.api_key_env is None or re.fullmatch(r'[A-Z_][A-Z0-9_]*', self.api_key_env) is not None,
+               "api_key_env must be the NAME of an environment variable in capitals (like VLLM_API_KEY), not the key itself")
+        if self.server is None:
+            _check(self.served_model is None and self.api_key_env is None and self.tokenizer is None and self.template == 'ours',
+                   "served_model, api_key_env, tokenizer and template are options of --server URL: give it, or drop them")
+            return
+        _check(bool(str(self.served_model or '').strip()), "--server needs --served-model NAME: the model name the server serves")
+        _check(self.mode == 'generate', "option scoring (--mode options) needs each option's log-likelihood, which the server "
+                                        "path does not compute: use --mode generate, or evaluate without --server")
+        _check(self.template == 'ours' or self.tokenizer is None, "--tokenizer renders our prompt (--template ours); "
+                                                                  "with --template server the server applies its own template")
+        here = [k for k, v in (('gguf_file', None), ('dtype', 'auto'), ('device', 'auto'), ('merge', True), ('batch_size', 16)) if getattr(self, k) != v]
+        _check(not here, f"{here[0] if here else ''} is an option of a student loaded here; with --server the server holds "
+                         "the model (--concurrency sets the requests in flight)")
 
 # %% ../../nbs/evaluation/01_generation.ipynb #a93a1071
 def _slug(model)->str:
@@ -280,14 +302,18 @@ def _run_plan(cfg:EvalConfig, # the command's options
 
 def cli_eval(argv:list|None=None # the command line (default: sys.argv[1:])
             )->int:
-    "`compact_nb eval [CONFIG] [--model M] [--benchmarks a,b] [--limit N] [--out runs/<name>] ...`"
+    "`compact_nb eval [CONFIG] [--model M] [--benchmarks a,b] [--limit N] [--out runs/<name>] [--server URL --served-model NAME] ...`"
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
         cfg = parse_config(EvalConfig, _refuse_renamed(argv), prog=_PROG, description=
-                           "Evaluate a base model or a trained run on benchmarks (greedy, resumable). Records in "
-                           "<out>/eval/<benchmark>.jsonl, summary in <out>/eval/summary.json, table in <out>/results.md.")
-        plan = eval_plan(cfg)
+                           "Evaluate a base model or a trained run on benchmarks (greedy, resumable), here or through an "
+                           "OpenAI-compatible server (--server). Records in <out>/eval/<benchmark>.jsonl, summary in "
+                           "<out>/eval/summary.json, table in <out>/results.md.")
+        if not cfg.server: plan = eval_plan(cfg)
     except (DataError, FileNotFoundError, ImportError, ValueError, OSError) as e: return command_error(_PROG, e)
+    if cfg.server:
+        from compact_nb.evaluation.server import cli_eval_server
+        return cli_eval_server(cfg)
     from compact_nb.student.models import load_student
     model, tok = load_student(cfg.model, cfg.gguf_file, dtype=cfg.dtype, device=None if cfg.device == 'auto' else cfg.device,
                               trust_remote_code=cfg.trust_remote_code, merge=cfg.merge)
