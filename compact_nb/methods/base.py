@@ -111,7 +111,8 @@ def register_method(config:type # the method's config dataclass, a `MethodConfig
 
 # %% ../../nbs/methods/02_base.ipynb #21f9eeb1
 BUILTIN_MODULES = ('compact_nb.methods.compact', 'compact_nb.methods.baselines', 'compact_nb.methods.mind', 'compact_nb.methods.fair',
-                   'compact_nb.methods.sbs', 'compact_nb.methods.mcckd')
+                   'compact_nb.methods.sbs', 'compact_nb.methods.mcckd',
+                   'compact_nb.methods.edit', 'compact_nb.methods.mot')
 
 def load_builtin_methods():
     "Import the modules that register the built-in methods."
