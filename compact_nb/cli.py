@@ -24,7 +24,8 @@ COMMANDS = {
 def usage()->str:
     "The top-level help text."
     lines = ['usage: compact_nb <command> [options]', '', 'commands:']
-    lines += [f"  {name:9s} {desc}" for name, (_, _, desc) in COMMANDS.items()]
+    width = max(map(len, COMMANDS))
+    lines += [f"  {name:{width}s}  {desc}" for name, (_, _, desc) in COMMANDS.items()]
     lines += ['', "Run 'compact_nb <command> --help' for the options of a command."]
     return '\n'.join(lines)
 
