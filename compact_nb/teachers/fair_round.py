@@ -4,7 +4,7 @@
 
 # %% ../../nbs/teachers/03_fair_round.ipynb #d06afa54
 from __future__ import annotations
-import hashlib, json, logging, os, re, sys, warnings
+import hashlib, json, os, re, sys, warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
@@ -15,7 +15,7 @@ from ..config import parse_config, load_config, command_error
 from ..evaluation.records import check_records, read_records, example_id
 from ..evaluation.generation import evaluate, generation_settings, model_id
 from .pool import (TeacherPool, GenerationCache, build_corpus, collect_feedback, load_questions,
-                                      _select, _logging_to)
+                                      _select, logging_to)
 from .backends import redact, worst_case_s
 
 # %% auto #0
@@ -495,18 +495,9 @@ def cli_fair_round(argv:list|None=None, # the command line (default: sys.argv[1:
         cfg = parse_fair_round(argv)
         plan = fair_round_plan(cfg, client_factory)
     except (DataError, ValueError, FileNotFoundError, ImportError, OSError) as e: return command_error(PROG, redact(e))
-    handlers, old = [], logging.getLogger().level
     try:
         Path(cfg.out).mkdir(parents=True, exist_ok=True)
-        handlers, old = _logging_to(plan['files']['log'])
-        report = fair_round(cfg, client_factory, plan)
+        with logging_to(plan['files']['log']): report = fair_round(cfg, client_factory, plan)
     except (DataError, ValueError, OSError) as e: return command_error(PROG, redact(e))
-    finally:
-        root = logging.getLogger()
-        for h in handlers:
-            root.removeHandler(h)
-            h.close()
-        root.setLevel(old)
-        logging.captureWarnings(False)
     print(format_round(report))
     return 0 if report['status'] in ('trained', 'corpus written') else 1

@@ -6,6 +6,7 @@
 from __future__ import annotations
 import asyncio, dataclasses, hashlib, json, logging, os, sys, time, warnings
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 from ..data.core import Example, Rationale, DataError, INSTRUCTION, question_text
@@ -19,7 +20,7 @@ from .backends import (TeacherConfig, TeacherError, load_teachers, make_backend,
 # %% auto #0
 __all__ = ['GENERATE_HELP', 'request_key', 'GenerationCache', 'Job', 'JobStats', 'TeacherPool', 'rationale_jobs', 'answer_filter',
            'review_jobs', 'apply_reviews', 'collect_feedback', 'build_corpus', 'format_report', 'load_questions',
-           'GenerateConfig', 'parse_generate', 'StderrLines', 'run_generate', 'cli_generate']
+           'GenerateConfig', 'parse_generate', 'StderrLines', 'logging_to', 'run_generate', 'cli_generate']
 
 # %% ../../nbs/teachers/02_pool.ipynb #5105e4b5
 def request_key(teacher:str, model:str, messages:list, params:dict, sample:int=0)->str:
@@ -477,6 +478,20 @@ def _logging_to(path # the log file
     logging.captureWarnings(True)
     return [fh, sh], old
 
+@contextmanager
+def logging_to(path # the log file
+              ):
+    "Inside the block, INFO logs go to `path` and warnings to stderr (redacted); the logging setup is restored after."
+    handlers, old = _logging_to(path)
+    try: yield
+    finally:
+        root = logging.getLogger()
+        for h in handlers:
+            root.removeHandler(h)
+            h.close()
+        root.setLevel(old)
+        logging.captureWarnings(False)
+
 # %% ../../nbs/teachers/02_pool.ipynb #70d32d5d
 def _select(pool:TeacherPool, # the teachers of the teachers file
             names:list|None, # the `--teachers` subset (None: all)
@@ -531,16 +546,7 @@ def cli_generate(argv:list|None=None, # the command line (default: sys.argv[1:])
     "`compact_nb generate`: build a curated multi-teacher corpus from a teachers file and a question set."
     try: cfg = parse_generate(argv)
     except DataError as e: return command_error('compact_nb generate', redact(e))
-    handlers, old = [], logging.getLogger().level
     try:
         Path(cfg.out).parent.mkdir(parents=True, exist_ok=True)
-        handlers, old = _logging_to(cfg.log_path)
-        return run_generate(cfg, client_factory)
+        with logging_to(cfg.log_path): return run_generate(cfg, client_factory)
     except (DataError, OSError) as e: return command_error('compact_nb generate', redact(e))
-    finally:
-        root = logging.getLogger()
-        for h in handlers:
-            root.removeHandler(h)
-            h.close()
-        root.setLevel(old)
-        logging.captureWarnings(False)
