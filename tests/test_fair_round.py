@@ -1,10 +1,11 @@
 """`compact_nb fair-round` end to end against a scripted committee over HTTP (`teacher_proxy.FaultyProxy`), with the
 tiny student: the files it writes, FAIR's acceptance (mean 3.0 rejected at threshold 3, 3.5 accepted), a trained
 run with both tasks' losses, a re-run that asks no teacher and trains nothing, a killed run that resumes from the
-cache, and refusals before anything loads."""
+cache, and refusals before anything loads; and (slow) the whole round against llama-cpp-python's real server."""
 import json, os, re, subprocess, sys, time
 from pathlib import Path
 import pytest, yaml
+from compact_nb.data.core import Example
 from compact_nb.data.corpus import read_corpus, write_corpus
 from compact_nb.data.testbed import toy_corpus
 from compact_nb.teachers.fair_round import cli_fair_round
@@ -145,3 +146,54 @@ def test_bad_input_is_refused_before_anything_loads(files, capsys, monkeypatch, 
     lines = err.strip().splitlines()
     assert rc == 2 and len(lines) == 1 and lines[0].startswith('compact_nb fair-round: error: ') and message in lines[0], err
     assert not (d/'out').exists()
+
+
+# questions a 135M model can answer: SmolLM2-135M (4-bit) gets none of 'has 2, buys 3 more' right, but restates a count
+EASY = [('Sam has 7 apples. How many apples does Sam have?', '7'), ('A box holds 4 pens. How many pens does the box hold?', '4'),
+        ('Ben has 3 marbles. How many marbles does Ben have?', '3'), ('There are 6 birds on a tree. How many birds are on the tree?', '6'),
+        ('Mia has 9 stickers. How many stickers does Mia have?', '9')]
+SYSTEM = ('You are a math teacher. Example:\nQuestion: Ann has 1 cup and gets 2 more cups. How many cups does Ann have?\n'
+          'Answer: 1 + 2 = 3. The answer is 3.\nAnswer the same way: one short line.')
+SCORE_LAST = re.compile(r'\n\[[1-5]\]$')
+
+
+@pytest.mark.slow
+def test_round_against_llama_server(smol_server, tmp_path, capsys):
+    """Student answers, teacher feedback, peer review, corpus and training against a real OpenAI-compatible server:
+    three SmolLM2-135M 'teachers' (one greedy, two sampled) on llama-cpp-python's server, five one-step questions, the
+    tiny student. SmolLM2-135M does not end a review with the bracketed score the prompt asks for, so the committee's
+    `review_extra_body` gives llama.cpp a grammar that does: every review then counts, and with --threshold 0 every
+    reviewed rationale is accepted."""
+    write_corpus([Example(q, g, 'numeric', qid=f'q{i}') for i, (q, g) in enumerate(EASY)], tmp_path/'questions.jsonl')
+    grammar = 'root ::= reason "\\n[" [1-5] "]"\nreason ::= [^\\n\\[]{5,120}'
+    with FaultyProxy(smol_server.base_url) as proxy:
+        (tmp_path/'teachers.yaml').write_text(yaml.safe_dump({
+            'defaults': {'base_url': proxy.base_url, 'model': 'smollm2-135m', 'timeout': 300, 'max_retries': 0, 'concurrency': 2,
+                         'review_max_tokens': 96, 'review_extra_body': {'grammar': grammar},
+                         'system': SYSTEM},
+            'teachers': [{'name': n, 'sampling': {'temperature': t, 'max_tokens': 96, 'seed': seed}}
+                         for n, t, seed in (('greedy', 0.0, 0), ('warm', 0.7, 1), ('hot', 0.9, 2))]}))
+        t0 = time.monotonic()
+        rc, out, err = run(capsys, *args(tmp_path, '--threshold', '0'))
+        wall = time.monotonic() - t0
+        bodies = proxy.chat_bodies()
+    assert rc == 0, err
+    rep = json.loads((tmp_path/'out'/'report.json').read_text())
+    print(f"\nround against llama.cpp: {wall:.1f} s, {len(bodies)} requests; " +
+          ', '.join(f"{t}: {s['correct']}/{s['rationales']} right, {s['accepted']} accepted" for t, s in rep['teachers'].items()))
+    assert rep['wrong'] == 5 and rep['with_feedback'] == 5 # the untrained tiny student gets every question wrong
+    reviews = [b for b in bodies if b['messages'][-1]['content'].startswith('You are reviewing')]
+    others = [b for b in bodies if not b['messages'][-1]['content'].startswith('You are reviewing')]
+    assert len(others) == 5 * 3 * 2 # an explanation and a rationale per question and teacher
+    assert all(b['grammar'] == grammar and b['max_tokens'] == 96 for b in reviews) and not any('grammar' in b for b in others)
+    right = sum(s['correct'] for s in rep['teachers'].values())
+    assert right >= 1 and len(reviews) == 2 * right # the two other teachers review each right rationale
+    texts = [e['text'] for e in map(json.loads, (tmp_path/'out'/'teachers.cache.jsonl').read_text().splitlines()) if e['kind'] == 'review']
+    assert len(texts) == len(reviews) and all(SCORE_LAST.search(t) for t in texts)
+    assert all(s['reviewed'] == s['correct'] == s['accepted'] for s in rep['teachers'].values())
+    corpus = read_corpus(tmp_path/'out'/'fair_round.jsonl')
+    assert rep['status'] == 'trained' and len(corpus) == rep['corpus_questions'] >= 1
+    assert all(len(r.meta['peer_scores']) == 2 and set(r.meta['mistake']['feedback']) == {'greedy', 'warm', 'hot'}
+               for e in corpus for rs in e.rationales.values() for r in rs)
+    s = json.loads((tmp_path/'out'/'run'/'summary.json').read_text())
+    assert s['steps'] == 2 and s['method'] == 'fair'

@@ -91,11 +91,13 @@ class Sampling:
     max_tokens:int=512 # most new tokens per completion
     seed:int|None=None # sampling seed (sample i uses seed+i); None lets the server choose
     n:int=1 # samples per question and prompt
+    extra_body:dict|None=None # server-specific request fields sent as they are (the OpenAI client's `extra_body`), e.g. {top_k: 20}
 
     def params(self, sample:int=0)->dict:
         "Request parameters for sample number `sample`."
         d = dict(temperature=self.temperature, top_p=self.top_p, max_tokens=self.max_tokens)
         if self.seed is not None: d['seed'] = self.seed + sample
+        if self.extra_body: d['extra_body'] = dict(self.extra_body)
         return d
 
 # %% ../../nbs/teachers/01_backends.ipynb #0d838885
@@ -117,6 +119,7 @@ class TeacherConfig:
     concurrency:int=4 # requests in flight at once for this teacher
     review:bool=True # whether this teacher reviews its peers' rationales (FAIR)
     review_max_tokens:int=256 # most new tokens of a review or a mistake explanation
+    review_extra_body:dict|None=None # fields added to `sampling.extra_body` in peer-review requests only, e.g. a llama.cpp `grammar` that forces the bracketed score
     gguf_file:str|None=None # `backend: hf`: a GGUF file inside `model`'s folder
     batch_size:int=8 # `backend: hf`: prompts generated together
     device:str|None=None # `backend: hf`: torch device (None: cuda if available, else cpu)
@@ -194,7 +197,9 @@ def _check_teacher(d:dict, path, where)->TeacherConfig:
         (cfg.backoff < 0 or cfg.backoff_max < 0, "backoff and backoff_max must be >= 0"),
         (cfg.concurrency < 1, f"concurrency must be >= 1, got {cfg.concurrency}"),
         (cfg.batch_size < 1, f"batch_size must be >= 1, got {cfg.batch_size}"),
-        (not cfg.prompts, "prompts must name at least one prompt")] if bad]
+        (not cfg.prompts, "prompts must name at least one prompt"),
+        (cfg.backend == 'hf' and bool(s.extra_body or cfg.review_extra_body),
+         "backend 'hf' sends no requests: sampling.extra_body and review_extra_body are for OpenAI-compatible servers")] if bad]
     if errs: raise DataError(f"{where}: {errs[0]}", path)
     try: resolve_prompts(cfg.prompts)
     except KeyError as e: raise DataError(f"{where}: {e.args[0]}", path) from None

@@ -19,8 +19,9 @@ from .backends import (TeacherConfig, TeacherError, load_teachers, make_backend,
 
 # %% auto #0
 __all__ = ['GENERATE_HELP', 'request_key', 'GenerationCache', 'Job', 'JobStats', 'TeacherPool', 'rationale_jobs', 'answer_filter',
-           'review_jobs', 'apply_reviews', 'collect_feedback', 'build_corpus', 'format_report', 'load_questions',
-           'GenerateConfig', 'parse_generate', 'StderrLines', 'logging_to', 'run_generate', 'cli_generate']
+           'review_params', 'review_jobs', 'apply_reviews', 'collect_feedback', 'build_corpus', 'format_report',
+           'load_questions', 'GenerateConfig', 'parse_generate', 'StderrLines', 'logging_to', 'run_generate',
+           'cli_generate']
 
 # %% ../../nbs/teachers/02_pool.ipynb #5105e4b5
 def request_key(teacher:str, model:str, messages:list, params:dict, sample:int=0)->str:
@@ -239,6 +240,13 @@ def answer_filter(examples:list, jobs:list, results:dict,
     return kept, {t: dict(generated=c['generated'], correct=c['correct']) for t, c in counts.items()}
 
 # %% ../../nbs/teachers/02_pool.ipynb #994f3ba0
+def review_params(c:TeacherConfig # the reviewing teacher
+                 )->dict:
+    "Request parameters of `c`'s reviews: its sampling at `review_max_tokens`, `review_extra_body` merged into `extra_body`."
+    p = {**c.sampling.params(0), 'max_tokens': c.review_max_tokens}
+    if c.review_extra_body: p['extra_body'] = {**p.get('extra_body', {}), **c.review_extra_body}
+    return p
+
 def review_jobs(pool:TeacherPool, kept:list)->list:
     "One review job per kept rationale and per other reviewing teacher."
     jobs = []
@@ -247,7 +255,7 @@ def review_jobs(pool:TeacherPool, kept:list)->list:
             if c.name == r.teacher or not c.review: continue
             msgs = PEER_REVIEW_PROMPT.messages(c.system, question=question_text(ex.question, ex.choices),
                                                rationale=r.text, gold=ex.gold)
-            jobs.append(pool.job(c.name, 'review', msgs, {**c.sampling.params(0), 'max_tokens': c.review_max_tokens},
+            jobs.append(pool.job(c.name, 'review', msgs, review_params(c),
                                  qid=ex.qid, target=key, target_teacher=r.teacher))
     return jobs
 
