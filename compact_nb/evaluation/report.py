@@ -13,7 +13,8 @@ from ..config import parse_config, leading_folders, command_error
 
 # %% auto #0
 __all__ = ['ID_BENCHMARKS', 'OOD_BENCHMARKS', 'DISPLAY', 'run_results', 'seed_group', 'results_table', 'answers_table',
-           'sign_test', 'paired_sign_test', 'paired_table', 'ReportConfig', 'report_argv', 'report_text', 'cli_report']
+           'exact_sign_p', 'sign_test', 'paired_sign_test', 'paired_table', 'seed_paired_table', 'ReportConfig',
+           'report_argv', 'report_text', 'cli_report']
 
 # %% ../../nbs/evaluation/03_report.ipynb #c05e7cf6
 ID_BENCHMARKS = ('math500', 'gsm8k', 'svamp')
@@ -133,6 +134,13 @@ def answers_table(runs, # run folders (seeds pooled as in `results_table`)
     return '\n'.join(lines + ['', 'Cells: % of outputs with an extractable answer (accuracy among those outputs, %).'])
 
 # %% ../../nbs/evaluation/03_report.ipynb #523b5360
+def exact_sign_p(only_a:int, # discordant questions favouring one run
+                 only_b:int # those favouring the other
+                )->float:
+    "Exact two-sided sign test p of `only_a` against `only_b` (1.0 without discordant questions)."
+    n = only_a + only_b
+    return min(1.0, 2 * sum(math.comb(n, i) for i in range(min(only_a, only_b) + 1)) / 2**n) if n else 1.0
+
 def sign_test(a:dict, # question id -> record (with `correct`) of one run
               b:dict, # the same for another run, on the same question ids
              )->dict:
@@ -140,9 +148,8 @@ def sign_test(a:dict, # question id -> record (with `correct`) of one run
     if set(a) != set(b): raise ValueError("the two runs were not evaluated on the same questions")
     only_a = sum(bool(a[k]['correct']) and not b[k]['correct'] for k in a)
     only_b = sum(bool(b[k]['correct']) and not a[k]['correct'] for k in a)
-    n = only_a + only_b
-    p = min(1.0, 2 * sum(math.comb(n, i) for i in range(min(only_a, only_b) + 1)) / 2**n) if n else 1.0
-    return dict(only_a=only_a, only_b=only_b, both=sum(bool(a[k]['correct'] and b[k]['correct']) for k in a), n=len(a), p=p)
+    return dict(only_a=only_a, only_b=only_b, both=sum(bool(a[k]['correct'] and b[k]['correct']) for k in a), n=len(a),
+                p=exact_sign_p(only_a, only_b))
 
 def paired_sign_test(run_a, # a run folder with eval records
                      run_b, # another, evaluated on the same questions
@@ -184,6 +191,43 @@ def paired_table(ref, # the reference run folder (e.g. COMPACT seed 0)
     return '\n'.join(lines + ['', f"Cells: questions only {Path(ref).name} got right vs questions only the row's run got right "
                                    "(exact two-sided sign test p on those)."])
 
+# %% ../../nbs/evaluation/03_report.ipynb #b39cc6cd
+def seed_paired_table(runs, # run folders holding both groups' seeds (others are ignored)
+                      a:str, # group A: a run name without its seed suffix (`compact` for compact-s0, compact-s1, ...)
+                      b:str, # group B
+                      benchmarks=None, # columns (default: every benchmark both groups have, ID then OOD then others)
+                      names:dict|None=None # group -> label, as in `results_table`
+                     )->str:
+    "Sign tests of A against B per seed both have, and pooled over those seeds (discordant counts summed)."
+    groups = {g: {seed: path for seed, path, _ in rows} for g, rows in _group(runs).items()}
+    for g in (a, b):
+        if g not in groups: raise DataError(f"no run of group {g!r} among the runs (groups: {sorted(groups)})")
+    seeds = sorted(set(groups[a]) & set(groups[b]), key=lambda s: (s is None, s))
+    if not seeds: raise DataError(f"{a} (seeds {sorted(groups[a], key=str)}) and {b} (seeds {sorted(groups[b], key=str)}) share no seed")
+    recs = {(g, s): {q.stem: read_records(q) for q in (groups[g][s]/'eval').glob('*.jsonl')} for g in (a, b) for s in seeds}
+    common = set.intersection(*(set(r) for r in recs.values()))
+    if benchmarks is None:
+        benchmarks = [x for x in ID_BENCHMARKS + OOD_BENCHMARKS if x in common] + sorted(common - set(ID_BENCHMARKS) - set(OOD_BENCHMARKS))
+    la, lb = ((names or {}).get(g, g) for g in (a, b))
+    lines, pooled = [f"| {la} vs {lb} | " + ' | '.join(_label(x) for x in benchmarks) + ' |', '|---' * (len(benchmarks) + 1) + '|'], {}
+    for s in seeds:
+        cells = []
+        for x in benchmarks:
+            ra, rb = recs[(a, s)].get(x), recs[(b, s)].get(x)
+            if ra is None or rb is None: cells.append('–'); continue
+            try: t = sign_test(ra, rb)
+            except ValueError: cells.append('other questions'); continue
+            acc = pooled.setdefault(x, [0, 0, 0])
+            acc[0] += t['only_a']; acc[1] += t['only_b']; acc[2] += 1
+            cells.append(f"{t['only_a']} vs {t['only_b']} (p = {t['p']:.2g})")
+        lines.append(f"| seed {s} | " + ' | '.join(cells) + ' |')
+    cells = [f"{pooled[x][0]} vs {pooled[x][1]} (p = {exact_sign_p(*pooled[x][:2]):.2g}; {pooled[x][2]} seeds)" if x in pooled else '–'
+             for x in benchmarks]
+    lines.append('| pooled | ' + ' | '.join(cells) + ' |')
+    alone = sorted((set(groups[a]) ^ set(groups[b])), key=str)
+    note = f"Cells: questions only {la} got right vs only {lb} (exact two-sided sign test p); pooled: the seed pairs' counts added."
+    return '\n'.join(lines + ['', note + (f" Seeds {alone} are in one group only and left out." if alone else '')])
+
 # %% ../../nbs/evaluation/03_report.ipynb #4ada6ecd
 @dataclass
 class ReportConfig:
@@ -195,6 +239,7 @@ class ReportConfig:
     out:str|None=None # write the table to this markdown file (it is printed either way)
     answers:bool=False # add a second table: answer rate and accuracy among answered (see answers_table)
     paired:str|None=None # add a table of paired sign tests of this run folder against every other run (see paired_table)
+    versus:list[str]=field(default_factory=list) # seed-matched sign tests GROUP_A:GROUP_B (e.g. compact:uniform): per seed both groups have, and pooled; comma-separated or repeated
     name:list[str]=field(default_factory=list) # row labels, GROUP=LABEL (e.g. uniform=Direct Avg); comma-separated or repeated
     names:str|None=None # JSON file of group -> row label (--name overrides it)
 
@@ -202,15 +247,17 @@ class ReportConfig:
         if not 0 <= self.digits <= 10: raise ValueError(f"digits must be between 0 and 10, got {self.digits}")
         bad = [n for n in self.name if '=' not in n or not n.split('=', 1)[0].strip()]
         if bad: raise ValueError(f"name wants GROUP=LABEL, got {bad[0]!r}")
+        bad = [v for v in self.versus if len([g for g in v.split(':') if g.strip()]) != 2]
+        if bad: raise ValueError(f"versus wants GROUP_A:GROUP_B, got {bad[0]!r}")
 
 # %% ../../nbs/evaluation/03_report.ipynb #d299f5be
 def report_argv(argv:list # the command line of `compact_nb report`
                )->list:
-    "`argv` with the leading run folders moved into `--runs`, and repeated `--runs` and `--name` joined."
+    "`argv` with the leading run folders moved into `--runs`, and repeated `--runs`, `--name` and `--versus` joined."
     folders, rest = leading_folders(argv)
     if rest and not rest[0].startswith('-') and Path(rest[0]).suffix not in ('.yaml', '.yml', '.json'):
         raise DataError("neither a run folder nor a YAML/JSON config file", rest[0])
-    joined, out, i = {'--runs': list(folders), '--name': []}, [], 0
+    joined, out, i = {'--runs': list(folders), '--name': [], '--versus': []}, [], 0
     while i < len(rest):
         key, eq, value = rest[i].partition('=')
         if key not in joined or (not eq and i + 1 == len(rest)): out.append(rest[i]) # a last `--name` without a value: argparse says so
@@ -250,7 +297,7 @@ def _names(cfg:ReportConfig)->dict:
 # %% ../../nbs/evaluation/03_report.ipynb #c46c6266
 def report_text(cfg:ReportConfig # the command's options
                )->str:
-    "The tables of `compact_nb report`: results, then answer rates and paired sign tests when asked for."
+    "The tables of `compact_nb report`: results, then answer rates, paired sign tests and seed-matched ones when asked for."
     runs = _runs(cfg.runs)
     if cfg.base is not None and not _evaluated(cfg.base): raise DataError(f"the base {cfg.base} has no eval/*.jsonl")
     if not runs and cfg.base is None: raise DataError("no run with evaluation results")
@@ -259,6 +306,9 @@ def report_text(cfg:ReportConfig # the command's options
     table = results_table(runs, base=cfg.base, benchmarks=cfg.benchmarks, digits=cfg.digits, names=names)
     if cfg.answers: table += '\n\n' + answers_table(runs, base=cfg.base, benchmarks=cfg.benchmarks, digits=max(cfg.digits - 1, 0), names=names)
     if cfg.paired is not None: table += '\n\n' + paired_table(cfg.paired, runs, benchmarks=cfg.benchmarks, names=names)
+    for v in cfg.versus:
+        a, b = (g.strip() for g in v.split(':'))
+        table += '\n\n' + seed_paired_table(runs, a, b, benchmarks=cfg.benchmarks, names=names)
     return table
 
 # %% ../../nbs/evaluation/03_report.ipynb #1ab469f0
