@@ -24,9 +24,12 @@ declare -A ARGS=(
   [bad-mind-s2]="--method mind --seed 2"
   [bad-compact-tau3-s0]="--method.tau 3 --seed 0"
   [bad-single-gpt-4o]="--method single --method.teacher gpt-4o"
+  [bad-mcckd-s0]="--method mcckd --seed 0"
+  [bad-edit-s0]="--method edit --method.wrong_teachers llama-2-7b --seed 0"
 )
 ORDER=(bad-uniform-s0 bad-compact-s0 bad-mind-s0 bad-uniform-s1 bad-compact-s1 bad-mind-s1
-       bad-uniform-s2 bad-compact-s2 bad-mind-s2 bad-compact-tau3-s0 bad-single-gpt-4o)
+       bad-uniform-s2 bad-compact-s2 bad-mind-s2 bad-compact-tau3-s0 bad-single-gpt-4o
+       bad-mcckd-s0 bad-edit-s0)
 [ $# -gt 0 ] && ORDER=("$@")
 
 for m in "${ORDER[@]}"; do
