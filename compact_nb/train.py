@@ -292,7 +292,7 @@ def training_examples(cfg:TrainConfig)->tuple:
 
 # %% ../nbs/10_train.ipynb #5b1faa1d
 def load_run_student(cfg:TrainConfig):
-    "The student with fresh LoRA adapters, and its tokenizer."
+    "The student with fresh LoRA adapters, and its tokenizer; its weights in the run's `dtype` ('auto': `load_student`'s choice)."
     from compact_nb.student.models import load_student, LoraSpec, add_lora
     lora = LoraSpec(r=cfg.lora_r, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout)
     if cfg.student == 'tiny':
@@ -301,7 +301,7 @@ def load_run_student(cfg:TrainConfig):
         torch.manual_seed(cfg.seed)
         tok = tiny_tokenizer(TESTBED_WORDS)
         return add_lora(tiny_model('llama', vocab_size=len(tok), seed=cfg.seed), lora), tok
-    return load_student(cfg.student, lora=lora)
+    return load_student(cfg.student, lora=lora, dtype=None if cfg.dtype == 'auto' else cfg.dtype)
 
 def _complete(ck:Path)->bool:
     try: return isinstance(json.loads((ck/'trainer_state.json').read_text()), dict)
@@ -588,7 +588,7 @@ def dry_run(cfg:TrainConfig, # the run's options
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     gpu = cfg.device not in ('cpu', 'mps')
-    wdtype = 'float32' if cfg.student == 'tiny' or not gpu else 'bfloat16' # as load_student / tiny_model load it
+    wdtype = 'float32' if cfg.student == 'tiny' else cfg.dtype if cfg.dtype != 'auto' else 'bfloat16' if gpu else 'float32' # as load_run_student loads it
     act = 4 if cfg.dtype == 'float32' or (cfg.dtype == 'auto' and not gpu) else 2
     mem = memory_estimate(model.config, total - trainable, trainable, shapes['tokens'], shapes['labelled'], cfg.lora_r,
                           cfg.lora_dropout, weight_bytes=4 if wdtype == 'float32' else 2, act=act, mask=1 if gpu else 4,
