@@ -18,8 +18,8 @@ from .methods.base import Method, MethodConfig, method_config, build_method, sav
 __all__ = ['TOY_QUESTIONS', 'RESUME_FREE', 'CHARS_PER_TOKEN', 'LOGIT_BYTES', 'MetricsFile', 'console_line', 'ConsoleProgress',
            'EpochSeededSampler', 'MethodState', 'CompactTrainer', 'read_metrics', 'plot_alpha', 'TrainConfig',
            'training_examples', 'load_run_student', 'last_checkpoint', 'weights_checksum', 'resume_conflicts', 'train',
-           'student_skeleton', 'chars_tokenizer', 'batch_shapes', 'optimizer_steps', 'activation_bytes',
-           'memory_estimate', 'dry_run', 'format_dry_run', 'cli_train']
+           'student_skeleton', 'chars_tokenizer', 'batch_shapes', 'optimizer_steps', 'trainer_steps',
+           'activation_bytes', 'memory_estimate', 'dry_run', 'format_dry_run', 'cli_train']
 
 # %% ../nbs/10_train.ipynb #8e6c9b02
 class MetricsFile(TrainerCallback):
@@ -521,6 +521,14 @@ def optimizer_steps(questions:int, # N: training questions
     per_process = math.ceil(math.ceil(questions / batch_size) / processes)
     per_epoch = max(math.ceil(per_process / grad_accum), 1)
     return per_epoch, (max_steps if max_steps > 0 else math.ceil(epochs * per_epoch))
+
+def trainer_steps(n_items:int, # training questions
+                  args # the run's `TrainingArguments` (or anything with the same fields)
+                 )->int:
+    "`optimizer_steps` read from `TrainingArguments`: the steps `Trainer` takes over `n_items` questions (its `world_size` processes)."
+    return optimizer_steps(n_items, args.per_device_train_batch_size, args.gradient_accumulation_steps,
+                           max(int(getattr(args, 'world_size', 1)), 1), args.num_train_epochs, args.max_steps)[1]
+
 
 # %% ../nbs/10_train.ipynb #acbb7139
 LOGIT_BYTES = 16 # bytes per labelled position and vocabulary entry at the peak of COMPACT's loss (float32 log-probs and their gradients)

@@ -20,7 +20,7 @@ from .scores import token_view, student_forward
 
 # %% auto #0
 __all__ = ['WRONG', 'MISTAKE_SOURCE', 'edit_alignment', 'rationale_verdict', 'edit_examples', 'pair_paths', 'collate_edit',
-           'EditCollator', 'edit_loss', 'run_steps', 'EditConfig', 'Edit']
+           'EditCollator', 'edit_loss', 'EditConfig', 'Edit']
 
 # %% ../../nbs/methods/10_edit.ipynb #1dbe541a
 def edit_alignment(a:list, # the correct rationale's tokens
@@ -242,16 +242,6 @@ def edit_loss(model, # the student
     wrong_rows = rows[BK:].view(B, K).detach() if use_wrong else None
     return loss, logs, dict(correct=rows[:BK].view(B, K).detach(), wrong=wrong_rows)
 
-# %% ../../nbs/methods/10_edit.ipynb #29585175
-def run_steps(n_items:int, # training items (questions)
-              args # the run's `TrainingArguments` (or anything with the same fields)
-             )->int:
-    "The optimiser steps `transformers.Trainer` takes over `n_items` with `args` (one pass: batches per process / accumulation, rounded up)."
-    if args.max_steps > 0: return int(args.max_steps)
-    batches = math.ceil(math.ceil(n_items / args.per_device_train_batch_size) / max(int(getattr(args, 'world_size', 1)), 1))
-    per_epoch = max(math.ceil(batches / args.gradient_accumulation_steps), 1)
-    return math.ceil(args.num_train_epochs * per_epoch)
-
 # %% ../../nbs/methods/10_edit.ipynb #98576d35
 @dataclass
 class EditConfig(MethodConfig):
@@ -304,7 +294,8 @@ class Edit(Method):
     def prepare(self, model, collator, features):
         "Fix the stage boundary from the run's length (before the first step of a new run)."
         if self.args is None: raise ValueError("edit: setup(model, args) must come before prepare (the run's length is read from args)")
-        self.total_steps = run_steps(len(features), self.args)
+        from compact_nb.train import trainer_steps # the train module imports the method registry, not the methods
+        self.total_steps = trainer_steps(len(features), self.args)
         self.switch_step = round(self.config.plain_fraction * self.total_steps)
 
     def on_step_end(self, step:int): self.step = int(step)

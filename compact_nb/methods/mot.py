@@ -237,12 +237,9 @@ def _branch_config(cfg:MotTrainConfig, teacher:str, r:int, steps:int, start)->Tr
 
 def _budget(cfg:MotTrainConfig, questions:int)->tuple:
     "`(S, how)`: the run's budget in optimiser steps (as the trainer would count a one-process run of `cfg`) and where it comes from."
-    from types import SimpleNamespace
-    from compact_nb.methods.edit import run_steps
+    from compact_nb.train import optimizer_steps
     if cfg.max_steps > 0: return cfg.max_steps, 'max_steps'
-    args = SimpleNamespace(max_steps=-1, per_device_train_batch_size=cfg.batch_size, gradient_accumulation_steps=cfg.grad_accum,
-                           num_train_epochs=cfg.epochs, world_size=1)
-    return run_steps(questions, args), f"{cfg.epochs:g} epochs of {questions} questions at batch {cfg.batch_size} x {cfg.grad_accum}"
+    return optimizer_steps(questions, cfg.batch_size, cfg.grad_accum, 1, cfg.epochs)[1], f"{cfg.epochs:g} epochs of {questions} questions at batch {cfg.batch_size} x {cfg.grad_accum}"
 
 def mot_train(cfg:MotTrainConfig, # the run's options (a training config plus rounds and out)
               progress:bool=True # show each branch's progress
