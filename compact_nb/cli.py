@@ -18,7 +18,7 @@ COMMANDS = {
     'mot': ('compact_nb.methods.mot', 'cli_mot', 'average single-teacher runs into one student (Merge of Thought)'),
     'fair-round': ('compact_nb.teachers.fair_round', 'cli_fair_round', "one FAIR round: the student's mistakes, the committee's feedback, peer-reviewed rationales, then training"),
     'mot-train': ('compact_nb.methods.mot', 'cli_mot_train', 'multi-round Merge of Thought: per round one branch per teacher from the current merge, then their average'),
-    'analyze': ('compact_nb.evaluation.analyze', 'cli_analyze', 'PCA shift and information-gain trajectories of students against their base'),
+    'analyze': ('compact_nb.evaluation.analyze_cli', 'cli_analyze', 'PCA shift and information-gain trajectories of students against their base'),
 }
 
 def usage()->str:

@@ -5,7 +5,7 @@ the shared data is there."""
 import dataclasses, json, os, subprocess, sys
 from pathlib import Path
 import pytest
-from compact_nb.evaluation.analyze import AnalyzeConfig, analyze_plan, analyze_argv
+from compact_nb.evaluation.analyze_cli import AnalyzeConfig, analyze_plan, analyze_argv
 from compact_nb.config import parse_config
 from compact_nb.data.corpus import write_corpus
 from compact_nb.data.testbed import toy_corpus
