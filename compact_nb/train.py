@@ -15,11 +15,10 @@ from transformers.trainer_pt_utils import LengthGroupedSampler, get_length_group
 from .methods.base import Method, MethodConfig, method_config, build_method, save_method, load_method, import_methods
 
 # %% auto #0
-__all__ = ['TOY_QUESTIONS', 'RESUME_FREE', 'CHARS_PER_TOKEN', 'LOGIT_BYTES', 'MetricsFile', 'console_line', 'ConsoleProgress',
-           'EpochSeededSampler', 'MethodState', 'CompactTrainer', 'read_metrics', 'plot_alpha', 'TrainConfig',
-           'training_examples', 'load_run_student', 'last_checkpoint', 'weights_checksum', 'resume_conflicts', 'train',
-           'student_skeleton', 'chars_tokenizer', 'batch_shapes', 'optimizer_steps', 'trainer_steps',
-           'activation_bytes', 'memory_estimate', 'dry_run', 'format_dry_run', 'cli_train']
+__all__ = ['TOY_QUESTIONS', 'RESUME_FREE', 'MetricsFile', 'console_line', 'ConsoleProgress', 'EpochSeededSampler', 'MethodState',
+           'CompactTrainer', 'read_metrics', 'plot_alpha', 'TrainConfig', 'training_examples', 'load_run_student',
+           'last_checkpoint', 'weights_checksum', 'resume_conflicts', 'train', 'optimizer_steps', 'trainer_steps',
+           'cli_train']
 
 # %% ../nbs/10_train.ipynb #8e6c9b02
 class MetricsFile(TrainerCallback):
@@ -435,80 +434,6 @@ def _finish(run, cfg, method, model, tok, result, resume, exs, teachers, sums, e
                    weights_checksum_per_process=sums.tolist())
     (run/'summary.json').write_text(json.dumps(summary, indent=2))
 
-# %% ../nbs/10_train.ipynb #a4b435d0
-def _real_tokenizer(tok)->bool:
-    "Whether `tok` has a vocabulary (transformers makes an empty tokenizer for a folder without tokenizer files)."
-    return len(tok) > 3 and len(tok('The answer is 19.', add_special_tokens=False)['input_ids']) > 0
-
-def _skeleton_config(cfg:TrainConfig)->tuple:
-    "`(transformers config, tokenizer or None, where it came from)` of the run's student, from local files only."
-    from transformers import AutoConfig, AutoTokenizer
-    from compact_nb.student.models import resolve_student, gguf_cache_path
-    src = resolve_student(cfg.student)
-    if src.kind in ('run', 'adapter'):
-        raise ValueError(f"{src.path}: a trained run already has its LoRA adapter; train from its base student ({src.base})")
-    where, kw = src.path, {'gguf_file': src.gguf_file} if src.kind == 'gguf' else {}
-    if src.kind == 'gguf': # a dense copy converted by an earlier run reads faster than the GGUF file
-        cached = [c for d in (torch.float32, torch.bfloat16) if ((c := gguf_cache_path(Path(src.path)/src.gguf_file, d))/'config.json').exists()]
-        if cached: where, kw = str(cached[0]), {}
-    try: config = AutoConfig.from_pretrained(where, local_files_only=True, **kw)
-    except OSError:
-        if src.kind != 'hub': raise
-        raise FileNotFoundError(f"student {src.path!r} is not available locally, and a dry run downloads nothing: pass --student "
-                                f"a local folder that holds its config.json (and its tokenizer files, for exact token counts)") from None
-    try: tok = AutoTokenizer.from_pretrained(where, local_files_only=True, **kw)
-    except Exception: tok = None # no tokenizer files beside the config: lengths are estimated
-    if tok is not None and not _real_tokenizer(tok): tok = None # transformers builds an empty one when the files are missing
-    return config, tok, f"{where}/{kw['gguf_file']}" if kw else where
-
-def student_skeleton(cfg:TrainConfig # the run's options (`student`, `lora_*`, `seed`)
-                    )->tuple:
-    "`(model, tokenizer or None, source)`: the run's student with its LoRA adapters on the meta device (shapes, no weights)."
-    from transformers import AutoModelForCausalLM
-    from compact_nb.student.models import LoraSpec, add_lora, prepare_tokenizer
-    lora = LoraSpec(r=cfg.lora_r, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout)
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore', FutureWarning) # peft asks a deprecated transformers property
-        if cfg.student == 'tiny':
-            from compact_nb.student.tiny import tiny_tokenizer, tiny_model
-            from compact_nb.data.testbed import TESTBED_WORDS
-            tok = tiny_tokenizer(TESTBED_WORDS)
-            with torch.device('meta'): return add_lora(tiny_model('llama', vocab_size=len(tok), seed=cfg.seed), lora), tok, 'tiny (test model)'
-        config, tok, where = _skeleton_config(cfg)
-        with torch.device('meta'): model = add_lora(AutoModelForCausalLM.from_config(config), lora)
-    if tok is not None: prepare_tokenizer(tok)
-    return model, tok, where
-
-# %% ../nbs/10_train.ipynb #917f9f5b
-CHARS_PER_TOKEN = 3 # characters per token of the length estimate (SVAMP rationales: 3.3 with SmolLM2's tokenizer)
-
-def chars_tokenizer(n:int=CHARS_PER_TOKEN # characters per token
-                   ):
-    "A stand-in fast tokenizer whose tokens are runs of `n` characters (for length estimates), with pad/eos and a plain chat template."
-    from tokenizers import Tokenizer, Regex, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-    from compact_nb.student.models import PLAIN_CHAT_TEMPLATE
-    tk = Tokenizer(models.WordLevel({'<unk>': 0, '<pad>': 1, '<eos>': 2}, unk_token='<unk>'))
-    tk.pre_tokenizer = pre_tokenizers.Split(Regex(f"[\\s\\S]{{1,{n}}}"), behavior='isolated')
-    return PreTrainedTokenizerFast(tokenizer_object=tk, unk_token='<unk>', pad_token='<pad>', eos_token='<eos>',
-                                   chat_template=PLAIN_CHAT_TEMPLATE)
-
-# %% ../nbs/10_train.ipynb #f8ecb7c0
-def batch_shapes(collator, # the method's collator for the run's teachers and max_length
-                 examples:list, # the questions the method selected
-                 batch_size:int # questions per micro-batch
-                )->dict:
-    "Row lengths of every question and the shape of the largest micro-batch, from the collator's own batches."
-    feats = [collator.tokenize(e) for e in examples]
-    one = [collator([f]) for f in feats]
-    lengths = [int(n) for b in one for n in b['attention_mask'].sum(1) if n > 0]
-    order = sorted(range(len(feats)), key=lambda i: -one[i]['input_ids'].shape[1])
-    big = collator([feats[i] for i in order[:batch_size]])
-    labels = big.get('labels')
-    rows, L = big['input_ids'].shape
-    return dict(lengths=lengths, rows=sum(b['input_ids'].shape[0] for b in one), rows_per_batch=rows, longest=L,
-                tokens=rows * L, labelled=int((labels[:, 1:] != -100).sum()) if labels is not None else rows * L)
-
 # %% ../nbs/10_train.ipynb #02598f05
 def optimizer_steps(questions:int, # N: training questions
                     batch_size:int, # B: questions per device per micro-batch
@@ -529,130 +454,6 @@ def trainer_steps(n_items:int, # training questions
     return optimizer_steps(n_items, args.per_device_train_batch_size, args.gradient_accumulation_steps,
                            max(int(getattr(args, 'world_size', 1)), 1), args.num_train_epochs, args.max_steps)[1]
 
-
-# %% ../nbs/10_train.ipynb #acbb7139
-LOGIT_BYTES = 16 # bytes per labelled position and vocabulary entry at the peak of COMPACT's loss (float32 log-probs and their gradients)
-
-def activation_bytes(hidden:int, # h: hidden size
-                     intermediate:int, # I: MLP size
-                     lora_r:int, # r: LoRA rank
-                     lora_dropout:float=0.0, # LoRA dropout (> 0 keeps a mask per adapter input)
-                     act:int=2, # a: bytes per activation (2 under 16-bit autocast)
-                     mask:int=1 # m: bytes per dropout-mask entry (1 on a GPU; on a CPU the mask has the input's dtype)
-                    )->int:
-    "Bytes autograd keeps per token per decoder layer of a LoRA-adapted Llama/Qwen2 layer (see the list above)."
-    h, I = hidden, intermediate
-    return 8*h + 4*h*act + 3*I*act + (6*h + I)*(act + (mask if lora_dropout > 0 else 0)) + 7*lora_r*act
-
-# %% ../nbs/10_train.ipynb #ad47e74a
-def memory_estimate(config, # the student's transformers config
-                    base_params:int, # parameters of the base student
-                    trainable_params:int, # LoRA parameters
-                    tokens:int, # T: token slots of the largest micro-batch (rows × longest row)
-                    labelled:int, # n: its labelled positions
-                    lora_r:int, lora_dropout:float,
-                    weight_bytes:int=2, # bytes per base weight
-                    act:int=2, # bytes per activation
-                    mask:int=1, # bytes per dropout-mask entry
-                    processes:int=1 # data-parallel processes (DDP adds gradient buckets)
-                   )->dict:
-    "Bytes per device: weights, LoRA states, activations, logits and their total."
-    c = config.get_text_config() if hasattr(config, 'get_text_config') else config
-    h, layers, V = c.hidden_size, c.num_hidden_layers, c.vocab_size
-    I = getattr(c, 'intermediate_size', None) or 4 * h
-    per = activation_bytes(h, I, lora_r, lora_dropout, act, mask)
-    out = dict(weights=base_params * weight_bytes, lora=trainable_params * (16 + (4 if processes > 1 else 0)),
-               activations=tokens * layers * per, logits=labelled * V * LOGIT_BYTES)
-    out['total'] = sum(out.values())
-    return dict(out, per_token_layer=per, hidden=h, intermediate=I, layers=layers, vocab=V)
-
-# %% ../nbs/10_train.ipynb #33029cab
-def _run_status(cfg:TrainConfig, run:Path, saved:dict)->str:
-    "What `train` would do with the run folder (read only; a folder holding another config is refused as `train` refuses it)."
-    if not (run/'config.json').exists(): return 'new'
-    if not cfg.resume: return 'exists; resume false: its checkpoints, metrics and summary would be removed'
-    _check_resume(run, saved)
-    if (run/'summary.json').exists() and (run/'adapter').exists(): return 'already finished with this config: train would do nothing'
-    ck = last_checkpoint(run)
-    return f"resumes from {Path(ck).name}" if ck else 'exists, no checkpoint yet: starts from step 0'
-
-def _world_size()->tuple:
-    import os
-    n = os.environ.get('WORLD_SIZE')
-    return (int(n), 'WORLD_SIZE') if n else (1, 'default')
-
-def dry_run(cfg:TrainConfig, # the run's options
-            num_processes:int|None=None, # data-parallel processes (None: $WORLD_SIZE, else 1)
-            examples=None # override the data: (examples, teachers) already loaded
-           )->dict:
-    "What `train` would check and decide before its first step, and the run's size — no weights loaded, no file written."
-    exs, teachers, method, saved = _plan(cfg, examples)
-    status = _run_status(cfg, cfg.run_dir, saved)
-    model, tok, source = student_skeleton(cfg)
-    collator = method.collator(tok if tok is not None else chars_tokenizer(), teachers, cfg.max_length)
-    shapes = batch_shapes(collator, exs, cfg.batch_size)
-    P, p_from = (num_processes, '--num-processes') if num_processes else _world_size()
-    per_epoch, steps = optimizer_steps(len(exs), cfg.batch_size, cfg.grad_accum, P, cfg.epochs, cfg.max_steps)
-    total = sum(p.numel() for p in model.parameters())
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    gpu = cfg.device not in ('cpu', 'mps')
-    wdtype = 'float32' if cfg.student == 'tiny' else cfg.dtype if cfg.dtype != 'auto' else 'bfloat16' if gpu else 'float32' # as load_run_student loads it
-    act = 4 if cfg.dtype == 'float32' or (cfg.dtype == 'auto' and not gpu) else 2
-    mem = memory_estimate(model.config, total - trainable, trainable, shapes['tokens'], shapes['labelled'], cfg.lora_r,
-                          cfg.lora_dropout, weight_bytes=4 if wdtype == 'float32' else 2, act=act, mask=1 if gpu else 4,
-                          processes=P)
-    lens = sorted(shapes['lengths'])
-    return dict(run=str(cfg.run_dir), status=status, student=source, arch=(model.config.architectures or [model.config.model_type])[0],
-                base_params=total - trainable, lora_params=trainable, total_params=total, trainable_params=trainable,
-                lora_targets=sorted({n.split('.')[-1] for n, m in model.named_modules() if hasattr(m, 'lora_A')}),
-                lora_r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, data=saved['data_report']['source'], method=cfg.method.name,
-                questions=len(exs), paths=list(teachers), rows=shapes['rows'], missing=shapes['rows'] - len(lens),
-                batch_size=cfg.batch_size, rows_per_batch=shapes['rows_per_batch'], grad_accum=cfg.grad_accum,
-                processes=P, processes_from=p_from, steps_per_epoch=per_epoch, steps=steps, epochs=cfg.epochs,
-                max_steps=cfg.max_steps, warmup=math.ceil(steps * cfg.warmup_ratio),
-                tokens=dict(source='tokenizer' if tok is not None else f"estimate, {CHARS_PER_TOKEN} characters per token",
-                            min=lens[0], median=lens[len(lens) // 2], mean=sum(lens) / len(lens), max=lens[-1],
-                            at_max_length=sum(n >= cfg.max_length for n in lens), max_length=cfg.max_length),
-                batch=dict(rows=shapes['rows_per_batch'], longest=shapes['longest'], tokens=shapes['tokens'], labelled=shapes['labelled']),
-                weights_dtype=wdtype, act_bytes=act, mask_bytes=1 if gpu else 4, memory=mem)
-
-# %% ../nbs/10_train.ipynb #f152a756
-def _gib(b)->str: return f"{b / 2**30:6.2f} GiB"
-
-def format_dry_run(r:dict # from `dry_run`
-                  )->str:
-    "The dry run's report as `compact_nb train --dry-run` prints it."
-    m, t, b = r['memory'], r['tokens'], r['batch']
-    a, mk = r['act_bytes'], r['mask_bytes']
-    lora_in = f"(6h + I)·({a} + {mk})" if r['lora_dropout'] > 0 else f"(6h + I)·{a}"
-    per = f"{8 + 4*a}h + {3*a}I + {lora_in} + {7*a}r"
-    steps = (f"{r['steps_per_epoch']} per epoch × {r['epochs']:g} epochs = {r['steps']} optimiser steps" if r['max_steps'] < 1
-             else f"{r['steps']} optimiser steps (max_steps; {r['steps_per_epoch']} make an epoch)")
-    lines = [
-        "dry run: nothing loaded, nothing written",
-        f"run          {r['run']} ({r['status']})",
-        f"student      {r['student']}: {r['arch']}, {m['layers']} layers, hidden {m['hidden']}, MLP {m['intermediate']}, "
-        f"vocabulary {m['vocab']:,} (its config only; weights not loaded)",
-        f"parameters   {r['base_params']:,} base + {r['lora_params']:,} LoRA = {r['total_params']:,}; trainable {r['trainable_params']:,} "
-        f"({100 * r['trainable_params'] / r['total_params']:.2f}%)",
-        f"LoRA         r {r['lora_r']}, alpha {r['lora_alpha']:g}, on {', '.join(r['lora_targets'])}",
-        f"data         {r['data']}, method {r['method']}: {r['questions']} questions × {len(r['paths'])} paths "
-        f"({', '.join(r['paths'])}) = {r['rows']} rows" + (f" ({r['missing']} missing paths, masked)" if r['missing'] else ''),
-        f"batches      {r['batch_size']} questions = {r['rows_per_batch']} rows per micro-batch; × {r['grad_accum']} accumulation "
-        f"× {r['processes']} processes ({r['processes_from']}) = {r['batch_size'] * r['grad_accum'] * r['processes']} questions per optimiser step",
-        f"steps        {steps}, warm-up {r['warmup']}",
-        f"row tokens   min {t['min']}, median {t['median']}, mean {t['mean']:.1f}, max {t['max']}; {t['at_max_length']} rows reach "
-        f"max_length {t['max_length']} (rationale cut) [{t['source']}]",
-        f"memory per device (estimate; under DDP every process holds all of it):",
-        f"  weights      {_gib(m['weights'])}  {r['base_params']:,} × {m['weights'] // max(r['base_params'], 1)} B ({r['weights_dtype']})",
-        f"  LoRA         {_gib(m['lora'])}  {r['lora_params']:,} × {m['lora'] // max(r['lora_params'], 1)} B (float32 weight, gradient, "
-        f"2 AdamW moments{', DDP bucket' if r['processes'] > 1 else ''})",
-        f"  activations  {_gib(m['activations'])}  largest micro-batch {b['rows']} rows × {b['longest']} = {b['tokens']:,} token slots "
-        f"× {m['layers']} layers × {m['per_token_layer']:,} B",
-        f"                          per token and layer: {per}; h {m['hidden']}, I {m['intermediate']}, r {r['lora_r']}",
-        f"  logits       {_gib(m['logits'])}  {b['labelled']:,} labelled positions × {m['vocab']:,} × {LOGIT_BYTES} B",
-        f"  total        {_gib(m['total'])}  (+ the CUDA context and allocator slack, 1-2 GiB)"]
-    return '\n'.join(lines)
 
 # %% ../nbs/10_train.ipynb #79f5b870
 def _early_imports(argv:list):
@@ -703,6 +504,7 @@ def cli_train(argv:list|None=None)->int:
                                        "(parameters, rows, optimiser steps, token lengths, memory per device) from the student's "
                                        "config.json alone: no weights loaded, nothing written.")
         if dry:
+            from compact_nb.dry_run import dry_run, format_dry_run
             report = dry_run(cfg, nproc)
             if os.environ.get('RANK', '0') == '0': print(format_dry_run(report))
             return 0
