@@ -221,7 +221,7 @@ def seed_paired_table(runs, # run folders holding both groups' seeds (others are
             acc[0] += t['only_a']; acc[1] += t['only_b']; acc[2] += 1
             cells.append(f"{t['only_a']} vs {t['only_b']} (p = {t['p']:.2g})")
         lines.append(f"| seed {s} | " + ' | '.join(cells) + ' |')
-    cells = [f"{pooled[x][0]} vs {pooled[x][1]} (p = {exact_sign_p(*pooled[x][:2]):.2g}; {pooled[x][2]} seeds)" if x in pooled else '–'
+    cells = [f"{pooled[x][0]} vs {pooled[x][1]} (p = {exact_sign_p(*pooled[x][:2]):.2g}; {pooled[x][2]} seed{'s' * (pooled[x][2] != 1)})" if x in pooled else '–'
              for x in benchmarks]
     lines.append('| pooled | ' + ' | '.join(cells) + ' |')
     alone = sorted((set(groups[a]) ^ set(groups[b])), key=str)
