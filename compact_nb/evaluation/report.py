@@ -247,7 +247,7 @@ class ReportConfig:
         if not 0 <= self.digits <= 10: raise ValueError(f"digits must be between 0 and 10, got {self.digits}")
         bad = [n for n in self.name if '=' not in n or not n.split('=', 1)[0].strip()]
         if bad: raise ValueError(f"name wants GROUP=LABEL, got {bad[0]!r}")
-        bad = [v for v in self.versus if len([g for g in v.split(':') if g.strip()]) != 2]
+        bad = [v for v in self.versus if len(v.split(':')) != 2 or not all(g.strip() for g in v.split(':'))]
         if bad: raise ValueError(f"versus wants GROUP_A:GROUP_B, got {bad[0]!r}")
 
 # %% ../../nbs/evaluation/03_report.ipynb #d299f5be
