@@ -34,7 +34,7 @@ BASE = ['--config', 'teachers.yaml', '--questions', 'eval.jsonl', '--out', 'out.
     (BASE + ['--limit', '0'], 'command line: limit must be >= 1, got 0'),
     (BASE + ['--limit', 'ten'], 'command line: limit must be an integer'),
     (BASE + ['--threshold', 'nan'], 'command line: threshold must be a finite number'),
-    (BASE + ['--threshold', '9'], 'command line: threshold must be in [1, 5] (a mean peer score), got 9.0'),
+    (BASE + ['--threshold', '9'], 'command line: threshold must be in [0, 5) (a rationale is kept when its mean peer score, 1-5, is above it), got 9.0'),
     (BASE + ['--peer-review', 'maybe'], 'command line: peer_review must be true or false'),
     (BASE + ['--limt', '3'], "unrecognised argument '--limt'"),
     (BASE + ['--teachers', 'a,zed'], "teachers.yaml: --teachers: unknown teacher(s) ['zed'] (the file has ['a'])"),

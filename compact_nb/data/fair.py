@@ -20,11 +20,11 @@ _REVIEWERS = {'gpt': ('gemini', 'mistral'), 'gemini': ('gpt', 'mistral'), 'mistr
 
 def _valid_score(s)->bool: return isinstance(s, (int, float)) and not isinstance(s, bool) and 1 <= s <= 5
 
-def peer_accepted(scores:dict, # reviewer -> score
+def peer_accepted(scores:dict|list, # reviewer -> score (a plain list of scores, as older `generate` corpora stored them, reads the same)
                   threshold:float=3. # accepted when the mean valid score is above this (FAIR: 3)
                  )->bool:
     "FAIR's acceptance rule: the mean of the valid (1-5) peer scores is above `threshold`."
-    valid = [s for s in scores.values() if _valid_score(s)]
+    valid = [s for s in (scores.values() if isinstance(scores, dict) else scores) if _valid_score(s)]
     return bool(valid) and sum(valid) / len(valid) > threshold
 
 @dataclass

@@ -253,9 +253,7 @@ def mistake_records(wrong:list, # the student's wrong evaluation records
     return out
 
 # %% ../../nbs/teachers/03_fair_round.ipynb #2e17d8a9
-_REVIEW_LISTS = ('peer_scores', 'peer_reviewers', 'peer_reasons')
-
-def fair_review(examples:list, # `build_corpus(..., peer_review=True)` output: each rationale's meta has the review lists
+def fair_review(examples:list, # `build_corpus(..., peer_review=True)` output: each rationale's meta has its reviews
                 mistakes:dict, # qid -> mistake record (`mistake_records`)
                 threshold:float=3.0 # accepted when the mean valid peer score is above this (FAIR: 3)
                )->tuple:
@@ -266,11 +264,9 @@ def fair_review(examples:list, # `build_corpus(..., peer_review=True)` output: e
         new = replace(ex, rationales={})
         for rs in ex.rationales.values():
             for r in rs:
-                who = r.meta.get('peer_reviewers') or []
-                scores = dict(zip(who, r.meta.get('peer_scores') or []))
-                meta = {k: v for k, v in r.meta.items() if k not in _REVIEW_LISTS}
-                meta.update(peer_scores=scores, peer_reasons=dict(zip(who, r.meta.get('peer_reasons') or [])),
-                            accepted=peer_accepted(scores, threshold))
+                scores = dict(r.meta.get('peer_scores') or {})
+                meta = {**r.meta, 'peer_scores': scores, 'peer_reasons': dict(r.meta.get('peer_reasons') or {}),
+                        'accepted': peer_accepted(scores, threshold)}
                 if m is not None: meta[MISTAKE] = m
                 new.add(replace(r, meta=meta))
         every.append(new)
@@ -363,7 +359,7 @@ def _teacher_stage(plan:dict, cfg:FairRoundConfig, wrong:list, report:dict, save
         report['requests'] = dict(feedback=dict(answered_now=len(cache) - n0, failed_now=cache.n_failed - f0))
         report['with_feedback'] = sum(bool(m['feedback']) for m in mistakes.values())
         save()
-        exs, built = build_corpus(pool, [by_id[r['id']] for r in wrong], cache, peer_review=True, threshold=1.0,
+        exs, built = build_corpus(pool, [by_id[r['id']] for r in wrong], cache, peer_review=True, threshold=0.0,
                                   keep_unscored=True, progress=cfg.progress)
     every, accepted = fair_review(exs, mistakes, cfg.threshold)
     write_corpus(every, files['corpus_all'])

@@ -13,6 +13,7 @@ from ..data.core import Example, Rationale, DataError, INSTRUCTION, question_tex
 from ..config import parse_config, config_parser, command_error
 from ..data.answers import extract_answer, answers_match
 from ..data.corpus import read_corpus, write_corpus
+from ..data.fair import peer_accepted
 from .prompts import resolve_prompts, PEER_REVIEW_PROMPT, FEEDBACK_PROMPT, parse_review
 from .backends import (TeacherConfig, TeacherError, load_teachers, make_backend, redact, redact_data,
                                          RedactFilter, run_sync, log, worst_case_s)
@@ -259,8 +260,13 @@ def review_jobs(pool:TeacherPool, kept:list)->list:
                                  qid=ex.qid, target=key, target_teacher=r.teacher))
     return jobs
 
-def apply_reviews(kept:list, jobs:list, results:dict, threshold:float=3.5, keep_unscored:bool=False)->list:
-    "The kept rationales whose mean peer score is >= `threshold`, with the scores stored in their `meta`."
+def apply_reviews(kept:list, # [(Example, Rationale, key), ...]: the rationales that passed the answer filter
+                  jobs:list, # their review jobs (`review_jobs`)
+                  results:dict, # job key -> cache entry
+                  threshold:float=3., # accepted when the mean valid peer score is above this (FAIR: 3)
+                  keep_unscored:bool=False # keep a rationale that no peer scored
+                 )->list:
+    "The kept rationales FAIR's rule accepts (`peer_accepted`), scores and reasons stored in their `meta` as reviewer mappings."
     by_target = {}
     for j in jobs:
         e = results.get(j.key)
@@ -270,9 +276,8 @@ def apply_reviews(kept:list, jobs:list, results:dict, threshold:float=3.5, keep_
     out = []
     for ex, r, key in kept:
         votes = by_target.get(key, [])
-        r.meta.update(peer_scores=[s for _, s, _ in votes], peer_reviewers=[t for t, _, _ in votes],
-                      peer_reasons=[x for _, _, x in votes])
-        if (sum(s for _, s, _ in votes) / len(votes) >= threshold) if votes else keep_unscored: out.append((ex, r, key))
+        r.meta.update(peer_scores={t: s for t, s, _ in votes}, peer_reasons={t: x for t, _, x in votes})
+        if peer_accepted(r.meta['peer_scores'], threshold) if votes else keep_unscored: out.append((ex, r, key))
     return out
 
 # %% ../../nbs/teachers/02_pool.ipynb #4dac57d0
@@ -298,7 +303,7 @@ def build_corpus(pool:TeacherPool, # the teachers
                  examples:list, # questions with gold answers (`Example`s; their rationales are ignored)
                  cache:GenerationCache, # the disk cache
                  peer_review:bool=False, # run FAIR's peer review on the rationales that pass the answer filter
-                 threshold:float=3.5, # least mean peer score a rationale needs
+                 threshold:float=3., # a rationale is kept when its mean valid peer score is above this (FAIR: 3)
                  keep_unscored:bool=False, # keep a rationale that no peer scored
                  keep_empty:bool=False, # keep questions that end up with no rationale
                  keep_wrong:bool=False, # keep rationales whose answer is wrong (`meta['correct']` says which), e.g. for EDIT
@@ -320,7 +325,7 @@ def build_corpus(pool:TeacherPool, # the teachers
         rres, rev_stats = pool.run(rjobs, cache, progress, desc='peer review')
         kept_all, kept = kept, apply_reviews(kept, rjobs, rres, threshold, keep_unscored)
         for t in pool.names:
-            scores = [s for _, r, _ in kept_all if r.teacher == t for s in r.meta['peer_scores']]
+            scores = [s for _, r, _ in kept_all if r.teacher == t for s in r.meta['peer_scores'].values()]
             cur[t].update(reviewed=sum(1 for _, r, _ in kept_all if r.teacher == t and r.meta['peer_scores']),
                           accepted=sum(1 for _, r, _ in kept if r.teacher == t),
                           mean_peer_score=round(sum(scores) / len(scores), 3) if scores else None)
@@ -402,7 +407,7 @@ class GenerateConfig:
     cache:Path|None=None # cache file (None: OUT with .cache.jsonl)
     log:Path|None=None # log file (None: OUT with .log)
     peer_review:bool=False # run FAIR's peer review among the teachers
-    threshold:float=3.5 # least mean peer score (1-5) to keep a rationale
+    threshold:float=3. # keep a rationale whose mean valid peer score (1-5) is above this (FAIR: 3)
     keep_unscored:bool=False # keep rationales that no peer scored
     keep_empty:bool=False # keep questions left without any rationale
     keep_wrong:bool=False # keep rationales with a wrong answer too (meta 'correct' marks them)
@@ -412,7 +417,7 @@ class GenerateConfig:
         for name, flag in (('teachers_file', '--teachers-file or --config'), ('questions', '--questions'), ('out', '--out')):
             if not str(getattr(self, name) or '').strip(): raise ValueError(f"{name} is required ({flag})")
         if self.limit is not None and self.limit < 1: raise ValueError(f"limit must be >= 1, got {self.limit}")
-        if not 1 <= self.threshold <= 5: raise ValueError(f"threshold must be in [1, 5] (a mean peer score), got {self.threshold}")
+        if not 0 <= self.threshold < 5: raise ValueError(f"threshold must be in [0, 5) (a rationale is kept when its mean peer score, 1-5, is above it), got {self.threshold}")
         if self.teachers is not None:
             names = [t.strip() for t in self.teachers]
             if not all(names) or len(set(names)) < len(names): raise ValueError(f"teachers must be distinct names, got {self.teachers}")
