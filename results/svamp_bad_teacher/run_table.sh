@@ -10,6 +10,7 @@ RUNS=${RUNS:-../runs-svamp}
 OUT=results/svamp_bad_teacher
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 CFG=configs/svamp_bad_teacher_smollm2.yaml
+. results/rows.sh
 [ -f "$RUNS/bad_teacher_corpus.jsonl" ] || python results/svamp_bad_teacher/make_corpus.py "$RUNS/bad_teacher_corpus.jsonl"
 
 declare -A ARGS=(
@@ -34,18 +35,7 @@ ORDER=(bad-uniform-s0 bad-compact-s0 bad-mind-s0 bad-uniform-s1 bad-compact-s1 b
 
 for m in "${ORDER[@]}"; do
   [ -n "${ARGS[$m]+x}" ] || { echo "unknown run $m (one of ${!ARGS[*]})" >&2; exit 2; }
-  mkdir -p "$OUT/$m"
-  if [ ! -f "$RUNS/$m/summary.json" ]; then
-    t0=$(date +%s)
-    compact_nb train $CFG --runs-dir "$RUNS" --name "$m" ${ARGS[$m]}
-    echo "train $(( $(date +%s) - t0 )) s" >> "$OUT/$m/wall_times.txt"
-  fi
-  cp "$RUNS/$m/config.json" "$RUNS/$m/summary.json" "$RUNS/$m/metrics.jsonl" "$OUT/$m/"
-  if [ -f "$RUNS/$m/plots/alpha.png" ]; then cp "$RUNS/$m/plots/alpha.png" "$OUT/$m/"; fi
-  if ! python -c "import json,sys; s=json.load(open('$OUT/$m/eval/summary.json')); sys.exit(0 if 'svamp' in s['benchmarks'] else 1)" 2>/dev/null; then
-    t0=$(date +%s)
-    compact_nb eval --model "$RUNS/$m" --benchmarks svamp --limit 300 --batch-size 32 --out "$OUT/$m" --progress false
-    echo "eval $(( $(date +%s) - t0 )) s" >> "$OUT/$m/wall_times.txt"
-  fi
+  train_row "$m" ${ARGS[$m]}
+  eval_generation "$m" svamp
 done
 python results/svamp_bad_teacher/alpha_on_bad.py $OUT/*/ > $OUT/alpha_on_bad.md

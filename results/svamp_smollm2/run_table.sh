@@ -10,6 +10,7 @@ RUNS=${RUNS:-../runs-svamp}
 OUT=results/svamp_smollm2
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 CFG=configs/svamp_smollm2.yaml
+. results/rows.sh
 
 declare -A ARGS=(
   [compact-s0]="--seed 0"
@@ -31,10 +32,11 @@ declare -A ARGS=(
   [mind-s2]="--method mind --seed 2"
   [sbs-s0]="--method sbs --seed 0"
   [mcckd-s0]="--method mcckd --seed 0"
+  [mot-r2]="(compact_nb mot-train: 2 rounds of one branch per teacher from the last merge, merged; the same total steps)"
 )
 ORDER=(compact-s0 uniform-s0 single-gpt-4o single-gemini-1.5-flash single-llama-3-70b single-human
        compact-s1 uniform-s1 compact-no-mi compact-no-cons compact-no-ppl mot
-       mind-s0 compact-s2 uniform-s2 mind-s1 mind-s2 sbs-s0 mcckd-s0)
+       mind-s0 compact-s2 uniform-s2 mind-s1 mind-s2 sbs-s0 mcckd-s0 mot-r2)
 [ $# -gt 0 ] && ORDER=("$@")
 
 for m in "${ORDER[@]}"; do
@@ -43,27 +45,18 @@ for m in "${ORDER[@]}"; do
   if [ "$m" = mot ]; then
     [ -d "$RUNS/mot/adapter" ] || compact_nb mot "$RUNS"/single-{gpt-4o,gemini-1.5-flash,llama-3-70b,human} --out "$RUNS/mot"
     cp "$RUNS/mot/config.json" "$OUT/mot/"
-  elif [ ! -f "$RUNS/$m/summary.json" ]; then
-    t0=$(date +%s)
-    compact_nb train $CFG --runs-dir "$RUNS" --name "$m" ${ARGS[$m]}
-    echo "train $(( $(date +%s) - t0 )) s" >> "$OUT/$m/wall_times.txt"
+  elif [ "$m" = mot-r2 ]; then
+    if [ ! -f "$RUNS/mot-r2/summary.json" ]; then
+      t0=$(date +%s)
+      compact_nb mot-train $CFG --rounds 2 --out "$RUNS/mot-r2"
+      echo "train $(( $(date +%s) - t0 )) s" >> "$OUT/$m/wall_times.txt"
+    fi
+    cp "$RUNS/mot-r2/config.json" "$RUNS/mot-r2/summary.json" "$OUT/mot-r2/"
+  else
+    train_row "$m" ${ARGS[$m]}
   fi
-  if [ "$m" != mot ]; then
-    cp "$RUNS/$m/config.json" "$RUNS/$m/summary.json" "$RUNS/$m/metrics.jsonl" "$OUT/$m/"
-    if [ -f "$RUNS/$m/plots/alpha.png" ]; then cp "$RUNS/$m/plots/alpha.png" "$OUT/$m/"; fi
-  fi
-  if ! python -c "import json,sys; s=json.load(open('$OUT/$m/eval/summary.json')); sys.exit(0 if {'svamp','strategyqa','csqa'} <= set(s['benchmarks']) else 1)" 2>/dev/null; then
-    t0=$(date +%s)
-    compact_nb eval --model "$RUNS/$m" --benchmarks svamp,strategyqa,csqa --limit 300 --batch-size 32 \
-        --out "$OUT/$m" --progress false
-    echo "eval $(( $(date +%s) - t0 )) s" >> "$OUT/$m/wall_times.txt"
-  fi
-  if ! python -c "import json,sys; s=json.load(open('$OUT/$m/eval/summary.json')); sys.exit(0 if {'csqa@options','strategyqa@options'} <= set(s['benchmarks']) else 1)" 2>/dev/null; then
-    t0=$(date +%s)
-    compact_nb eval --model "$RUNS/$m" --benchmarks csqa,strategyqa --limit 300 --mode options --batch-size 16 \
-        --out "$OUT/$m" --progress false
-    echo "options $(( $(date +%s) - t0 )) s" >> "$OUT/$m/wall_times.txt"
-  fi
+  eval_generation "$m" svamp,strategyqa,csqa
+  eval_options "$m"
 done
 compact_nb report $OUT/*/ --base $OUT/base --answers true --names $OUT/names.json --paired $OUT/compact-s0 \
     --benchmarks svamp,csqa,strategyqa --out $OUT/table.md
