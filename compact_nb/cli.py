@@ -14,7 +14,7 @@ COMMANDS = {
     'train': ('compact_nb.train', 'cli_train', 'distil teachers into a student with any registered method'),
     'eval': ('compact_nb.evaluation.generation', 'cli_eval', 'evaluate a base model or a trained run on benchmarks'),
     'report': ('compact_nb.evaluation.report', 'cli_report', 'collect runs into one results table'),
-    'generate': ('compact_nb.teachers.pool', 'cli_generate', 'generate and curate teacher rationales from LLM servers'),
+    'generate': ('compact_nb.teachers.generate', 'cli_generate', 'generate and curate teacher rationales from LLM servers'),
     'mot': ('compact_nb.methods.mot', 'cli_mot', 'average single-teacher runs into one student (Merge of Thought)'),
     'fair-round': ('compact_nb.teachers.fair_round', 'cli_fair_round', "one FAIR round: the student's mistakes, the committee's feedback, peer-reviewed rationales, then training"),
     'mot-train': ('compact_nb.methods.mot', 'cli_mot_train', 'multi-round Merge of Thought: per round one branch per teacher from the current merge, then their average'),

@@ -14,7 +14,7 @@ from teacher_proxy import FaultyProxy
 
 FAKE_KEY = 'sk-compact-nb-test-5f1e9a7c3b2d4e60'
 ROOT = Path(compact_nb.__file__).parent.parent
-CLI = "from compact_nb.teachers.pool import cli_generate; import sys; sys.exit(cli_generate(sys.argv[1:]))"
+CLI = "from compact_nb.teachers.generate import cli_generate; import sys; sys.exit(cli_generate(sys.argv[1:]))"
 
 
 def _env():

@@ -7,7 +7,7 @@ import pytest, yaml
 
 import compact_nb
 from compact_nb.data.corpus import read_corpus
-from compact_nb.teachers.pool import parse_generate, GenerateConfig
+from compact_nb.teachers.generate import parse_generate, GenerateConfig
 from teacher_proxy import FaultyProxy
 
 ROOT = Path(compact_nb.__file__).parent.parent

@@ -12,7 +12,7 @@ from compact_nb.teachers.backends import TeacherConfig, make_backend, run_sync, 
 from teacher_proxy import FaultyProxy
 
 ROOT = Path(compact_nb.__file__).parent.parent
-CLI = "from compact_nb.teachers.pool import cli_generate; import sys; sys.exit(cli_generate(sys.argv[1:]))"
+CLI = "from compact_nb.teachers.generate import cli_generate; import sys; sys.exit(cli_generate(sys.argv[1:]))"
 SHORT_KEY = 'Kq9!'          # shorter than 8 characters: once never redacted
 URL_KEY = 'Pw-7d3Kq2Zx81'   # the password in http://bob:URL_KEY@host/v1
 

@@ -4,25 +4,19 @@
 
 # %% ../../nbs/teachers/02_pool.ipynb #df7dca0b
 from __future__ import annotations
-import asyncio, dataclasses, hashlib, json, logging, os, sys, time, warnings
+import asyncio, hashlib, json, os, time, warnings
 from collections import Counter
-from contextlib import contextmanager
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 from ..data.core import Example, Rationale, DataError, INSTRUCTION, question_text
-from ..config import parse_config, config_parser, command_error
 from ..data.answers import extract_answer, answers_match
-from ..data.corpus import read_corpus, write_corpus
 from ..data.fair import peer_accepted
 from .prompts import resolve_prompts, PEER_REVIEW_PROMPT, FEEDBACK_PROMPT, parse_review
-from .backends import (TeacherConfig, TeacherError, load_teachers, make_backend, redact, redact_data,
-                                         RedactFilter, run_sync, log, worst_case_s)
+from .backends import TeacherConfig, TeacherError, load_teachers, make_backend, redact_data, run_sync
 
 # %% auto #0
-__all__ = ['GENERATE_HELP', 'request_key', 'GenerationCache', 'Job', 'JobStats', 'TeacherPool', 'rationale_jobs', 'answer_filter',
-           'review_params', 'review_jobs', 'apply_reviews', 'collect_feedback', 'build_corpus', 'format_report',
-           'load_questions', 'GenerateConfig', 'parse_generate', 'StderrLines', 'logging_to', 'run_generate',
-           'cli_generate']
+__all__ = ['request_key', 'GenerationCache', 'Job', 'JobStats', 'TeacherPool', 'rationale_jobs', 'answer_filter', 'review_params',
+           'review_jobs', 'apply_reviews', 'collect_feedback', 'build_corpus', 'format_report']
 
 # %% ../../nbs/teachers/02_pool.ipynb #5105e4b5
 def request_key(teacher:str, model:str, messages:list, params:dict, sample:int=0)->str:
@@ -368,198 +362,3 @@ def format_report(report:dict)->str:
     rows.append(f"{report['examples_written']}/{report['questions']} questions written; {report['generations_per_s']} "
                 f"generations/s ({report['tokens_per_s']} tokens/s) over {report['generation_s']} s")
     return '\n'.join(rows)
-
-# %% ../../nbs/teachers/02_pool.ipynb #1adac147
-def load_questions(spec:str, # a corpus/eval `.jsonl` file, or a benchmark name
-                   limit:int|None=None, # keep the first `limit` questions
-                   source:str|None=None, # for a benchmark name: where to read it from (file or hub id)
-                   seed:int=0 # for a benchmark name: shuffling seed, where the benchmark shuffles
-                  )->list:
-    "Questions with gold answers (and no rationales), from a file or a benchmark name."
-    p = Path(spec)
-    if p.exists():
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore')
-            exs = read_corpus(p)
-    elif p.suffix in ('.jsonl', '.json') or os.sep in str(spec): raise DataError("questions file not found", p)
-    else:
-        try: from compact_nb.data.benchmarks import load_benchmark
-        except ImportError: raise DataError(f"{spec!r} is not a file and the benchmark loader (compact_nb.data.benchmarks) "
-                                            "is not available") from None
-        exs = load_benchmark(spec, source=source, limit=limit, seed=seed)
-    exs = list(exs)[:limit] if limit else list(exs)
-    for i, ex in enumerate(exs):
-        ex.rationales = {}
-        if not ex.qid: ex.qid = f"q{i}"
-    return exs
-
-# %% ../../nbs/teachers/02_pool.ipynb #dde61ccd
-@dataclass
-class GenerateConfig:
-    "What `compact_nb generate` does: which teachers, which questions, where the corpus goes, how it is curated."
-    teachers_file:Path|None=None # teachers file (YAML or JSON) of `teachers/01_backends`; `--config` is the same option
-    questions:str|None=None # a corpus/eval JSONL file, or a benchmark name (e.g. svamp)
-    out:Path|None=None # the corpus JSONL to write
-    limit:int|None=None # use only the first N questions
-    source:str|None=None # for a benchmark name: file or hub id to read it from
-    seed:int=0 # for a benchmark name: shuffling seed
-    teachers:list[str]|None=None # subset of the teachers in the teachers file (all if None)
-    cache:Path|None=None # cache file (None: OUT with .cache.jsonl)
-    log:Path|None=None # log file (None: OUT with .log)
-    peer_review:bool=False # run FAIR's peer review among the teachers
-    threshold:float=3. # keep a rationale whose mean valid peer score (1-5) is above this (FAIR: 3)
-    keep_unscored:bool=False # keep rationales that no peer scored
-    keep_empty:bool=False # keep questions left without any rationale
-    keep_wrong:bool=False # keep rationales with a wrong answer too (meta 'correct' marks them)
-    no_progress:bool=False # no progress bar
-
-    def __post_init__(self):
-        for name, flag in (('teachers_file', '--teachers-file or --config'), ('questions', '--questions'), ('out', '--out')):
-            if not str(getattr(self, name) or '').strip(): raise ValueError(f"{name} is required ({flag})")
-        if self.limit is not None and self.limit < 1: raise ValueError(f"limit must be >= 1, got {self.limit}")
-        if not 0 <= self.threshold < 5: raise ValueError(f"threshold must be in [0, 5) (a rationale is kept when its mean peer score, 1-5, is above it), got {self.threshold}")
-        if self.teachers is not None:
-            names = [t.strip() for t in self.teachers]
-            if not all(names) or len(set(names)) < len(names): raise ValueError(f"teachers must be distinct names, got {self.teachers}")
-            self.teachers = names
-        q = Path(self.questions)
-        if q.exists() and q.resolve() == Path(self.out).resolve(): raise ValueError(f"out {str(self.out)!r} would overwrite the questions file")
-        if self.cache is not None and Path(self.cache).resolve() == Path(self.out).resolve(): raise ValueError("cache and out must be different files")
-
-    @property
-    def cache_path(self)->Path: return Path(self.cache) if self.cache else Path(self.out).with_suffix('.cache.jsonl')
-
-    @property
-    def log_path(self)->Path: return Path(self.log) if self.log else Path(self.out).with_suffix('.log')
-
-# %% ../../nbs/teachers/02_pool.ipynb #675f51b8
-GENERATE_HELP = """Ask a pool of teachers for rationales, keep those that reach the gold answer (and pass peer review),
-and write a corpus JSONL. Interrupted runs resume from the cache. Exit code: 0 corpus written, 1 no teacher
-answered anything, 2 bad input.
-
-Time limits: a request is tried at most 1 + max_retries times (a teacher's options in the teachers file); each
-attempt is cut off after `timeout` seconds in all, however slowly the server answers; between attempts the wait
-is backoff * 2^i seconds (i = 0, 1, ...), each at most backoff_max. So a request to a server that never answers
-costs timeout * (1 + max_retries) + the waits before it fails: 120 * 5 + (1 + 2 + 4 + 8) = 615 s with the
-defaults. Each retry and each giving-up prints a line on stderr (attempt n/N and the wait), and the start of a
-run prints each teacher's limit.
-
---config FILE is accepted for --teachers-file FILE, and a bare yes/no option (--peer-review) means 'true'."""
-
-def _compat_argv(argv:list # a `compact_nb generate` command line
-                )->list:
-    "`argv` with the old spellings mapped: `--config X` -> `--teachers-file X`, a bare yes/no option -> `OPTION true`."
-    flags = {'--' + f.name.replace('_', '-') for f in dataclasses.fields(GenerateConfig) if f.type in (bool, 'bool')}
-    out = []
-    for i, a in enumerate(argv):
-        name, eq, val = a.partition('=')
-        if name == '--config': a = '--teachers-file' + eq + val
-        out.append(a)
-        if a in flags and (i + 1 == len(argv) or argv[i + 1].startswith('-')): out.append('true')
-    return out
-
-# %% ../../nbs/teachers/02_pool.ipynb #389f9f87
-def parse_generate(argv:list|None=None # the command line (default: sys.argv[1:])
-                  )->GenerateConfig:
-    "The `GenerateConfig` of a `compact_nb generate` command line; `DataError` naming the option or file."
-    argv = _compat_argv(list(sys.argv[1:] if argv is None else argv))
-    return parse_config(GenerateConfig, argv, prog='compact_nb generate', description=GENERATE_HELP)
-
-# %% ../../nbs/teachers/02_pool.ipynb #7cf9ae29
-class StderrLines(logging.Handler):
-    "A logging handler that writes each record as one line on stderr, above any tqdm progress bar."
-    def emit(self, record):
-        from tqdm.auto import tqdm
-        try: tqdm.write(self.format(record), file=sys.stderr)
-        except Exception: self.handleError(record)
-
-# %% ../../nbs/teachers/02_pool.ipynb #c28befec
-def _logging_to(path # the log file
-               )->tuple:
-    "Send INFO logs to `path` and warnings to stderr, all redacted; returns the handlers and the old root level."
-    fh = logging.FileHandler(path, encoding='utf-8')
-    fh.setLevel(logging.INFO)
-    fh.setFormatter(logging.Formatter('%(asctime)s %(levelname)s %(name)s: %(message)s'))
-    sh = StderrLines(logging.WARNING)
-    sh.setFormatter(logging.Formatter('%(asctime)s %(message)s', '%H:%M:%S'))
-    root = logging.getLogger()
-    for h in (fh, sh):
-        h.addFilter(RedactFilter())
-        root.addHandler(h)
-    old = root.level
-    root.setLevel(logging.INFO)
-    logging.captureWarnings(True)
-    return [fh, sh], old
-
-@contextmanager
-def logging_to(path # the log file
-              ):
-    "Inside the block, INFO logs go to `path` and warnings to stderr (redacted); the logging setup is restored after."
-    handlers, old = _logging_to(path)
-    try: yield
-    finally:
-        root = logging.getLogger()
-        for h in handlers:
-            root.removeHandler(h)
-            h.close()
-        root.setLevel(old)
-        logging.captureWarnings(False)
-
-# %% ../../nbs/teachers/02_pool.ipynb #70d32d5d
-def _select(pool:TeacherPool, # the teachers of the teachers file
-            names:list|None, # the `--teachers` subset (None: all)
-            path # the teachers file, for errors
-           )->TeacherPool:
-    "The pool restricted to `names` (all when None); `DataError` for a name the teachers file does not have."
-    if not names: return pool
-    unknown = [t for t in names if t not in pool.configs]
-    if unknown: raise DataError(f"--teachers: unknown teacher(s) {unknown} (the file has {pool.names})", path)
-    return TeacherPool([pool.configs[t] for t in names], client_factory=pool.client_factory)
-
-# %% ../../nbs/teachers/02_pool.ipynb #b0fd0461
-def _announce(pool:TeacherPool, # the teachers
-              n_questions:int # questions each teacher answers
-             ):
-    "One line per server-backed teacher on stderr: how many requests, and the longest one can take."
-    for c in pool.configs.values():
-        if c.backend == 'hf': continue
-        n = n_questions * len(c.prompts) * c.sampling.n
-        waits = worst_case_s(c) - c.timeout * (c.max_retries + 1)
-        print(f"teacher {c.name}: {n} requests, {c.concurrency} at a time; a request that gets no answer fails after "
-              f"{worst_case_s(c):g} s ({c.timeout:g} s x {c.max_retries + 1} attempts + {waits:g} s backoff)", file=sys.stderr)
-
-# %% ../../nbs/teachers/02_pool.ipynb #b83a5263
-def run_generate(cfg:GenerateConfig, # the parsed options
-                 client_factory=None # cfg -> `httpx.AsyncClient`, to route requests (tests)
-                )->int:
-    "Build, curate and write the corpus of `cfg`; the exit code (0 written, 1 nobody answered)."
-    pool = TeacherPool.from_file(cfg.teachers_file, client_factory=client_factory)
-    pool = _select(pool, cfg.teachers, cfg.teachers_file)
-    questions = load_questions(cfg.questions, cfg.limit, cfg.source, cfg.seed)
-    if not questions: raise DataError("no questions", cfg.questions)
-    log.info(f"generate: {len(questions)} questions, teachers {pool.names}")
-    _announce(pool, len(questions))
-    with GenerationCache(cfg.cache_path) as cache:
-        exs, report = build_corpus(pool, questions, cache, cfg.peer_review, cfg.threshold, cfg.keep_unscored,
-                                   cfg.keep_empty, cfg.keep_wrong, progress=not cfg.no_progress)
-    write_corpus(exs, cfg.out)
-    report.update(config=str(cfg.teachers_file), questions_from=str(cfg.questions), out=str(cfg.out))
-    Path(cfg.out).with_suffix('.report.json').write_text(redact(json.dumps(report, indent=1)) + '\n')
-    table = format_report(report)
-    log.info('summary\n' + table)
-    print(table)
-    if any(s['answered'] + s['cached'] for s in report['generation'].values()): return 0
-    print('no teacher answered anything; see the log', file=sys.stderr)
-    return 1
-
-# %% ../../nbs/teachers/02_pool.ipynb #5c59c59e
-def cli_generate(argv:list|None=None, # the command line (default: sys.argv[1:])
-                 client_factory=None # cfg -> `httpx.AsyncClient`, to route requests (tests)
-                )->int:
-    "`compact_nb generate`: build a curated multi-teacher corpus from a teachers file and a question set."
-    try: cfg = parse_generate(argv)
-    except DataError as e: return command_error('compact_nb generate', redact(e))
-    try:
-        Path(cfg.out).parent.mkdir(parents=True, exist_ok=True)
-        with logging_to(cfg.log_path): return run_generate(cfg, client_factory)
-    except (DataError, OSError) as e: return command_error('compact_nb generate', redact(e))
