@@ -30,7 +30,7 @@ def main():
     p.add_argument('--n', type=int, default=8)
     p.add_argument('--write')
     a = p.parse_args()
-    from compact_nb.train import TrainConfig, training_examples
+    from compact_nb.train_config import TrainConfig, training_examples
     from compact_nb.student.models import load_student, LoraSpec
     exs, teachers, _ = training_examples(TrainConfig(data='eit:svamp', n_questions=a.n, levels=[3]))
     model, tok = load_student('smollm2-135m', lora=LoraSpec(dropout=0.0), device='cpu')

@@ -25,7 +25,7 @@ def batches(model_name, tok, n_batches, batch_size, max_length):
     from compact_nb.methods.batching import PathCollator
     from compact_nb.data.core import shared_data
     if model_name != 'tiny' and shared_data('teachers') is not None:
-        from compact_nb.train import TrainConfig, training_examples
+        from compact_nb.train_config import TrainConfig, training_examples
         exs, teachers, _ = training_examples(TrainConfig(data='eit:svamp', n_questions=n_batches * batch_size))
         source = 'SVAMP level 3, 4 teachers'
     else:

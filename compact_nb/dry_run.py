@@ -7,7 +7,8 @@ from __future__ import annotations
 import math, warnings
 from pathlib import Path
 import torch
-from .train import TrainConfig, _plan, _check_resume, last_checkpoint, optimizer_steps
+from .train import _plan, _check_resume, last_checkpoint, optimizer_steps
+from .train_config import TrainConfig
 
 # %% auto #0
 __all__ = ['CHARS_PER_TOKEN', 'LOGIT_BYTES', 'student_skeleton', 'chars_tokenizer', 'batch_shapes', 'activation_bytes',

@@ -4,21 +4,19 @@
 
 # %% ../nbs/10_train.ipynb #7d86e606
 from __future__ import annotations
-import dataclasses, importlib.util, json, math, re, shutil, sys, warnings
+import json, math, shutil, sys, warnings
 from collections import defaultdict
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 import torch
 from transformers import Trainer, TrainerCallback, PrinterCallback
 from transformers.trainer_pt_utils import LengthGroupedSampler, get_length_grouped_indices
-from .methods.base import Method, MethodConfig, method_config, build_method, save_method, load_method, import_methods
+from .methods.base import Method, build_method, save_method, load_method, import_methods
+from .train_config import TrainConfig, training_examples
 
 # %% auto #0
-__all__ = ['TOY_QUESTIONS', 'RESUME_FREE', 'MetricsFile', 'console_line', 'ConsoleProgress', 'EpochSeededSampler', 'MethodState',
-           'CompactTrainer', 'read_metrics', 'plot_alpha', 'TrainConfig', 'training_examples', 'load_run_student',
-           'last_checkpoint', 'weights_checksum', 'resume_conflicts', 'train', 'optimizer_steps', 'trainer_steps',
-           'cli_train']
+__all__ = ['RESUME_FREE', 'MetricsFile', 'console_line', 'ConsoleProgress', 'EpochSeededSampler', 'MethodState', 'CompactTrainer',
+           'read_metrics', 'plot_alpha', 'load_run_student', 'last_checkpoint', 'weights_checksum', 'resume_conflicts',
+           'train', 'optimizer_steps', 'trainer_steps', 'cli_train']
 
 # %% ../nbs/10_train.ipynb #8e6c9b02
 class MetricsFile(TrainerCallback):
@@ -175,119 +173,6 @@ def plot_alpha(metrics_path, # a run's metrics.jsonl
     fig.savefig(out_path, dpi=120)
     plt.close(fig)
     return last
-
-# %% ../nbs/10_train.ipynb #735a78b6
-_DEVICE = re.compile(r'auto|cpu|mps|cuda(:\d+)?')
-
-def _check(ok:bool, msg:str):
-    if not ok: raise ValueError(msg)
-
-@dataclass
-class TrainConfig:
-    "Options of one distillation run (`compact_nb train`)."
-    name:str='toy-compact' # run name: the run folder is <runs_dir>/<name>
-    runs_dir:str='runs' # parent folder of run folders
-    student:str='smollm2-135m' # hub id, local folder, .gguf file, or 'smollm2-135m' (offline default) / 'tiny' (test model)
-    data:str='toy' # 'toy' (procedural testbed), 'eit:<svamp|strategyqa|math|gsm8k|csqa>', 'fair:svamp' / 'fair:svamp:all' (FAIR's committee data: peer-accepted / all rationales, with mistake feedback), or a corpus .jsonl path
-    teachers:list[str]|None=None # teacher names in path order (None: every teacher the data has)
-    levels:list[int]=field(default_factory=lambda: [3]) # EIT granularity levels to load
-    n_questions:int|None=None # keep this many questions (with a correct rationale from every teacher); None: all
-    filter_correct:bool=True # drop rationales whose final answer is not the gold answer (FAIR data: its last number; false: peer review alone)
-    data_seed:int=0 # seed for the toy corpus and for picking questions
-    method:MethodConfig=field(default_factory=lambda: method_config('compact')) # the distillation method and its options
-    imports:list[str]=field(default_factory=list) # modules or .py files that register methods of your own
-    lora_r:int=16 # LoRA rank
-    lora_alpha:float=32 # LoRA alpha
-    lora_dropout:float=0.05 # LoRA dropout
-    epochs:float=2 # passes over the training questions
-    max_steps:int=-1 # stop after this many optimiser steps (-1: run all epochs)
-    batch_size:int=2 # questions per device per micro-batch (each brings its K paths)
-    grad_accum:int=1 # micro-batches per optimiser step
-    lr:float=2e-4 # peak learning rate
-    warmup_ratio:float=0.05 # fraction of steps of linear warm-up
-    weight_decay:float=0.0 # AdamW weight decay
-    max_length:int=512 # longest path in tokens (the rationale is cut, never the answer suffix)
-    seed:int=0 # training seed (LoRA init, data order, dropout)
-    data_order:Literal['seeded', 'global']='seeded' # 'seeded': batches from (seed, epoch), exact on resume; 'global': Trainer's global random state (runs made before 2026-12)
-    save_steps:int=50 # checkpoint every this many steps
-    save_total_limit:int=2 # checkpoints to keep
-    logging_steps:int=1 # log (and write metrics.jsonl) every this many steps
-    resume:bool=True # resume from the run's last checkpoint if there is one (its config must match)
-    report_to:Literal['none', 'tensorboard', 'wandb', 'all']='none' # Trainer logging backends
-    device:str='auto' # 'auto' (a GPU when there is one), 'cpu', 'cuda', 'cuda:N' or 'mps'
-    dtype:Literal['auto', 'float32', 'bfloat16', 'float16']='auto' # mixed precision ('auto': bfloat16 on a GPU that has it)
-    progress_every:int=10 # steps between console lines when the output is not a terminal
-
-    _moved = {'weighting': "the method is now one option: method: {name: ...} in a file, --method NAME on the command line",
-              'beta_mi': "use method: {name: compact, betas: [b_mi, b_cons, b_ppl]} (--method.betas 1,1,1)",
-              'beta_cons': "use method: {name: compact, betas: [b_mi, b_cons, b_ppl]} (--method.betas 1,1,1)",
-              'beta_ppl': "use method: {name: compact, betas: [b_mi, b_cons, b_ppl]} (--method.betas 1,1,1)",
-              'tau': "use method: {tau: ...} (--method.tau)", 'mcon_weight': "use method: {mcon_weight: ...} (--method.mcon_weight)",
-              'thinking_eps': "use method: {thinking_eps: ...} (--method.thinking_eps)",
-              'sft_reduction': "use method: {sft_reduction: ...} (--method.sft_reduction)", 'bf16': "use dtype: bfloat16 | float32 | auto"}
-
-    def __post_init__(self):
-        from compact_nb.methods.base import check_finite
-        check_finite(self)
-        _check(bool(self.name) and self.name not in ('.', '..') and re.fullmatch(r'[\w.+@=-]+', self.name) is not None,
-               f"name must be a plain folder name (letters, digits, . _ - + @ =), got {self.name!r}")
-        _check(self.n_questions is None or self.n_questions >= 1, f"n_questions must be >= 1 (or none for all), got {self.n_questions}")
-        _check(self.teachers is None or len(self.teachers) >= 1, "teachers must name at least one teacher (or be none for all)")
-        _check(self.epochs > 0, f"epochs must be > 0, got {self.epochs}")
-        _check(self.max_steps == -1 or self.max_steps >= 1, f"max_steps must be >= 1 (or -1 for all epochs), got {self.max_steps}")
-        for k in ('batch_size', 'grad_accum', 'save_steps', 'save_total_limit', 'logging_steps', 'lora_r', 'max_length', 'progress_every'):
-            _check(getattr(self, k) >= 1, f"{k} must be >= 1, got {getattr(self, k)}")
-        _check(self.lr > 0, f"lr must be > 0, got {self.lr}")
-        _check(0 <= self.warmup_ratio < 1, f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
-        _check(self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}")
-        _check(0 <= self.lora_dropout < 1, f"lora_dropout must be in [0, 1), got {self.lora_dropout}")
-        _check(self.lora_alpha > 0, f"lora_alpha must be > 0, got {self.lora_alpha}")
-        _check(_DEVICE.fullmatch(self.device) is not None, f"device must be auto, cpu, mps, cuda or cuda:N, got {self.device!r}")
-        for pkg in {'wandb': ['wandb'], 'tensorboard': ['tensorboard'], 'all': [], 'none': []}[self.report_to]:
-            _check(importlib.util.find_spec(pkg) is not None, f"report_to {self.report_to!r} needs the {pkg} package: pip install {pkg}")
-        if not isinstance(self.method, MethodConfig): raise ValueError(f"method must be a method config, got {self.method!r}")
-
-    @property
-    def run_dir(self)->Path: return Path(self.runs_dir)/self.name
-
-# %% ../nbs/10_train.ipynb #885bf0a4
-TOY_QUESTIONS = 64 # default size of the toy corpus: the no-argument run takes a few minutes on 2 CPU cores
-
-def _load_examples(cfg:TrainConfig)->tuple:
-    "`(examples, teachers, report)` as the data option gives them, before filtering."
-    if cfg.data == 'toy':
-        from compact_nb.data.testbed import toy_corpus
-        teachers = cfg.teachers or ['equations', 'verbose', 'thinker', 'corrupted']
-        exs = toy_corpus(cfg.n_questions or TOY_QUESTIONS, teachers=teachers, seed=cfg.data_seed)
-        return exs, list(teachers), {'source': 'toy'}
-    if cfg.data.startswith('eit:'):
-        from compact_nb.data.eit import load_eit, canonical_teacher
-        teachers = [canonical_teacher(t) for t in cfg.teachers] if cfg.teachers else None
-        exs, load = load_eit(cfg.data.split(':', 1)[1], teachers=teachers, levels=tuple(cfg.levels))
-        return exs, teachers, {'source': cfg.data, 'load': str(load)}
-    if cfg.data.startswith('fair:'):
-        from compact_nb.data.fair import fair_examples
-        exs, teachers, load = fair_examples(cfg.data, teachers=cfg.teachers)
-        # FAIR's rationales end in prose ("... so each group has 145 bananas."), not in "The answer is X": read their last number
-        return exs, teachers if cfg.teachers else None, {'source': cfg.data, 'load': load, 'filter_rule': 'extract'}
-    from compact_nb.data.corpus import read_corpus
-    teachers = list(cfg.teachers) if cfg.teachers else None
-    return read_corpus(cfg.data, teachers=set(teachers) if teachers else None), teachers, {'source': cfg.data}
-
-def training_examples(cfg:TrainConfig)->tuple:
-    "`(examples, teachers, report)` for the run's `data` option (before the method's own selection)."
-    from compact_nb.data.eit import filter_correct, complete_examples
-    exs, teachers, report = _load_examples(cfg)
-    teachers = teachers or list(dict.fromkeys(t for e in exs for t in e.teachers))
-    if cfg.filter_correct:
-        exs, filt = filter_correct(exs, rule=report.get('filter_rule', 'stated'))
-        report['filter'] = filt.rows()
-    if cfg.n_questions: exs = complete_examples(exs, teachers, n=cfg.n_questions, seed=cfg.data_seed)
-    else: exs = [e for e in exs if any(e.rationales.get(t) for t in teachers)] # a missing path is masked
-    if not exs: raise ValueError(f"{cfg.data}: no question has a rationale from the teachers {teachers}")
-    from compact_nb.data.core import multi_teacher_questions
-    report['questions'], report['multi_teacher_questions'] = len(exs), multi_teacher_questions(exs, teachers, where=cfg.data)
-    return exs, teachers, report
 
 # %% ../nbs/10_train.ipynb #5b1faa1d
 def load_run_student(cfg:TrainConfig):

@@ -29,7 +29,8 @@ def work(tmp_path_factory):
     r = cli('train', '--student', 'tiny', '--n-questions', '4', '--max-steps', '4', '--batch-size', '2', '--max-length', '160',
             '--lr', '1e-2', '--lora-dropout', '0', '--report-to', 'none', '--save-steps', '100', '--runs-dir', d/'runs', '--name', 'trained')
     assert r.returncode == 0, r.stderr[-2000:]
-    from compact_nb.train import TrainConfig, load_run_student
+    from compact_nb.train import load_run_student
+    from compact_nb.train_config import TrainConfig
     model, tok = load_run_student(TrainConfig(student='tiny', lora_dropout=0.0)) # LoRA B = 0: the base itself
     model.save_pretrained(d/'runs'/'same'/'adapter'); tok.save_pretrained(d/'runs'/'same'/'adapter')
     (d/'runs'/'same'/'config.json').write_text(json.dumps({'student': 'tiny', 'seed': 0, 'name': 'same'}))

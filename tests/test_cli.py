@@ -15,7 +15,7 @@ def test_unknown_command_fails():
     assert r.returncode == 2 and 'unknown command' in r.stderr
 
 def test_train_help_documents_every_option():
-    from compact_nb.train import TrainConfig
+    from compact_nb.train_config import TrainConfig
     r = run('train', '--help')
     assert r.returncode == 0, r.stderr
     text = ' '.join(r.stdout.split())
@@ -72,7 +72,7 @@ def test_train_config_file_typo_names_file(tmp_path):
 def test_shipped_configs_parse():
     from pathlib import Path
     from compact_nb.config import parse_config
-    from compact_nb.train import TrainConfig
+    from compact_nb.train_config import TrainConfig
     files = sorted((Path(__file__).parents[1] / 'configs').glob('*.yaml'))
     assert files
     for f in files:

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 from compact_nb.config import parse_config
-from compact_nb.train import TrainConfig, cli_train, train
+from compact_nb.train import cli_train, train
+from compact_nb.train_config import TrainConfig
 from compact_nb.dry_run import dry_run, LOGIT_BYTES
 
 CONFIGS = Path(__file__).resolve().parent.parent / 'configs' / 'paper'

@@ -29,7 +29,7 @@ def test_edit_refuses_data_without_wrong_rationales(tmp_path, capsys):
 
 def test_edit_pairs_on_svamp():
     if shared_data('teachers') is None: pytest.skip('the EIT corpora (shared/data/teachers) are not on this machine')
-    from compact_nb.train import TrainConfig, training_examples
+    from compact_nb.train_config import TrainConfig, training_examples
     from compact_nb.methods.base import method_config, build_method
     cfg = TrainConfig(data='eit:svamp', teachers=['gpt-4o', 'gemini-1.5-flash', 'llama-3-70b', 'human'], levels=[3],
                       filter_correct=False, method=method_config('edit'))

@@ -47,7 +47,7 @@ def test_fair_method_refuses_data_without_mistake_feedback(tmp_path):
 
 def test_fair_counts_through_the_training_data():
     "What `training_examples` and the method's `select` keep of the SVAMP committee, with and without `filter_correct`."
-    from compact_nb.train import TrainConfig, training_examples
+    from compact_nb.train_config import TrainConfig, training_examples
     from compact_nb.methods.base import method_config, build_method
     def kept(**kw):
         cfg = TrainConfig(data='fair:svamp', method=method_config('fair'), **kw)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from .base import register_method, method_config
 from .baselines import SingleConfig, OneTeacher
-from ..train import TrainConfig
+from ..train_config import TrainConfig
 
 # %% auto #0
 __all__ = ['average_runs', 'MotConfig', 'cli_mot', 'fixed_lora_terms', 'add_fixed_lora', 'mot_budget', 'question_window',
@@ -245,7 +245,8 @@ def mot_train(cfg:MotTrainConfig, # the run's options (a training config plus ro
               progress:bool=True # show each branch's progress
              )->Path:
     "Multi-round Merge of Thought; returns the out folder, which holds the final merge as a run."
-    from compact_nb.train import train, training_examples, resume_conflicts
+    from compact_nb.train import train, resume_conflicts
+    from compact_nb.train_config import training_examples
     from compact_nb.config import config_dict
     out = Path(cfg.out)
     if not cfg.resume: raise ValueError("mot-train always resumes (finished branches are kept): remove the out folder to start over")

@@ -121,7 +121,7 @@ def round_train_config(cfg:FairRoundConfig, # the round's options
                       ):
     "The training run's `TrainConfig`: the fair method on the round's corpus, the user's training options otherwise."
     from compact_nb.methods.base import load_builtin_methods
-    from compact_nb.train import TrainConfig
+    from compact_nb.train_config import TrainConfig
     load_builtin_methods()
     opts = _pairs(cfg.train_options)
     filed = {str(k).replace('-', '_'): v for k, v in load_config(cfg.train_config).items()} if cfg.train_config else {}
