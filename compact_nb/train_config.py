@@ -113,7 +113,7 @@ def _load_examples(cfg:TrainConfig)->tuple:
 
 def training_examples(cfg:TrainConfig)->tuple:
     "`(examples, teachers, report)` for the run's `data` option (before the method's own selection)."
-    from compact_nb.data.eit import filter_correct, complete_examples
+    from compact_nb.data.curation import filter_correct, complete_examples
     exs, teachers, report = _load_examples(cfg)
     teachers = teachers or list(dict.fromkeys(t for e in exs for t in e.teachers))
     if cfg.filter_correct:

@@ -4,8 +4,8 @@ import pytest
 from compact_nb.data.core import TaskKind, question_key
 from compact_nb.data.answers import normalize_answer
 from compact_nb.data.fair import load_fair
-from compact_nb.data.eit import (load_eit, filter_correct, complete_examples, corpus_summary,
-                                     EIT_DATASETS, default_level, read_json_records, repair_escapes)
+from compact_nb.data.eit import load_eit, EIT_DATASETS, default_level, read_json_records, repair_escapes
+from compact_nb.data.curation import filter_correct, complete_examples, corpus_summary
 from compact_nb.data.benchmarks import BENCHMARKS, load_benchmark, subset_indices
 import compact_nb.data.benchmarks as benchmarks
 

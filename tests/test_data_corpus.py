@@ -4,7 +4,7 @@ import gzip, json, warnings
 import pytest
 from compact_nb.data.core import DataError
 from compact_nb.data.corpus import read_corpus
-from compact_nb.data.eit import filter_correct
+from compact_nb.data.curation import filter_correct
 
 OK = dict(question='2+2?', answer='4', rationales=[dict(teacher='t1', text='2+2=4. The answer is 4')])
 

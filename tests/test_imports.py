@@ -7,7 +7,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 MODULES = sorted('.'.join(p.relative_to(ROOT/'compact_nb').with_suffix('').parts) for p in (ROOT/'compact_nb').rglob('*.py')
                  if not p.stem.startswith('_'))
-DATA_ONLY = ['config', 'data.core', 'data.answers', 'data.corpus', 'data.eit', 'data.fair', 'data.benchmarks', 'data.testbed',
+DATA_ONLY = ['config', 'data.core', 'data.answers', 'data.corpus', 'data.eit', 'data.curation', 'data.fair', 'data.benchmarks', 'data.testbed',
              'evaluation.records', 'evaluation.report']
 
 def test_no_import_cycle_between_evaluation_modules():

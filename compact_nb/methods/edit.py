@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from ..data.core import Example
 from ..data.answers import strip_final_answer, answers_match
-from ..data.eit import rationale_answer
+from ..data.curation import rationale_answer
 from ..data.fair import mistake_of
 from .base import Method, MethodConfig, register_method
 from .batching import tokenize_example, collate_paths

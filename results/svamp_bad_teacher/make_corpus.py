@@ -10,7 +10,8 @@ how many questions qualified. Train on it with `data: OUT.jsonl, filter_correct:
 """
 import argparse, json, random, re, sys
 from compact_nb.data.core import Rationale, question_key, shared_data
-from compact_nb.data.eit import load_eit, filter_correct, complete_examples
+from compact_nb.data.eit import load_eit
+from compact_nb.data.curation import filter_correct, complete_examples
 from compact_nb.data.answers import strip_final_answer
 from compact_nb.data.corpus import write_corpus
 
