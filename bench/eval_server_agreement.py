@@ -26,7 +26,7 @@ generation (model loading and server start excluded); the server's own count of 
 Writes DIR/hf/ and DIR/server-<variant>/ (records, summary, results table as `compact_nb eval` writes them),
 DIR/llama_server-<variant>.log, DIR/agreement.json; prints a markdown table.
 """
-import argparse, contextlib, io, json, os, platform, sys, time
+import argparse, contextlib, io, json, os, platform, sys
 from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))

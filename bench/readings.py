@@ -8,7 +8,7 @@ each question and the share of the suffix KL sitting at the position that predic
 
     python bench/readings.py --n 8 [--write bench/RESULTS.md]
 """
-import argparse, json, sys
+import argparse, sys
 import torch
 
 READINGS = {'cons_softmax=all (eq. 4 softmax over every path)': dict(cons_softmax='all'),

@@ -15,7 +15,6 @@ and (every `joint_accum` steps) its optimiser step. Every variant is a registere
 `CompactTrainer`, as in training.
 """
 import argparse, json, os, platform, resource, statistics, subprocess, sys, time
-from pathlib import Path
 
 VARIANTS = {'a': 'plain SFT (HF loss, uniform, no scores)', 'a2': 'fused objective, uniform weights, no scores',
             'b': 'COMPACT, fused (one forward)', 'c': 'COMPACT, naive (separate scoring forward)',
@@ -37,7 +36,6 @@ def batches(model_name, tok, n_batches, batch_size, max_length):
     return [col(feats[i:i + batch_size]) for i in range(0, len(feats), batch_size)], teachers, source
 
 def load(model_name):
-    import torch
     from compact_nb.student.models import LoraSpec, add_lora
     spec = LoraSpec(dropout=0.0)
     if model_name == 'tiny':

@@ -1,5 +1,4 @@
 """The data layer against the real corpora in ../shared/data (skips with a reason when it is absent)."""
-from collections import Counter
 import pytest
 from compact_nb.data.core import TaskKind, question_key
 from compact_nb.data.answers import normalize_answer

@@ -2,7 +2,7 @@
 local config.json files of their published shapes (no weights anywhere), parameter counts against the published sizes,
 LoRA parameters and optimiser steps against hand counts, nothing written; the steps agree with what Trainer then runs,
 and the logits term of the memory estimate agrees with a measurement."""
-import json, math, os, time
+import json, math, time
 from pathlib import Path
 import pytest
 import torch

@@ -2,14 +2,13 @@
 extraction on real SmolLM2-135M outputs saved in tests/fixtures/smollm2_outputs.jsonl."""
 import json, os, signal, subprocess, sys, time
 from pathlib import Path
-import pytest, torch
+import pytest
 from compact_nb.data.answers import extract_answer, answers_match
-from compact_nb.data.core import Example
 from compact_nb.data.corpus import write_corpus
-from compact_nb.evaluation.generation import generate, evaluate, cli_eval
+from compact_nb.evaluation.generation import generate, evaluate
 from compact_nb.evaluation.records import read_records
 from compact_nb.methods.batching import prompt_text
-from compact_nb.evaluation.report import results_table, cli_report
+from compact_nb.evaluation.report import cli_report
 from compact_nb.student.tiny import tiny_model, tiny_tokenizer, tiny_examples
 
 ROOT = Path(__file__).resolve().parents[1]

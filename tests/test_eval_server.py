@@ -4,7 +4,7 @@ and killed with SIGKILL mid-run against a stand-in server, then resumed without 
 Request shape, concurrency, retries, the settings guard and credentials are tested in nbs/evaluation/05_server.ipynb."""
 import contextlib, io, json, os, re, signal, subprocess, sys, time
 from pathlib import Path
-import httpx, pytest
+import httpx
 
 import compact_nb
 from compact_nb.data.answers import extract_answer, answers_match

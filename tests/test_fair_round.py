@@ -3,7 +3,6 @@ tiny student: the files it writes, FAIR's acceptance (mean 3.0 rejected at thres
 run with both tasks' losses, a re-run that asks no teacher and trains nothing, a killed run that resumes from the
 cache, and refusals before anything loads; and (slow) the whole round against llama-cpp-python's real server."""
 import json, os, re, subprocess, sys, time
-from pathlib import Path
 import pytest, yaml
 from compact_nb.data.core import Example
 from compact_nb.data.corpus import read_corpus, write_corpus

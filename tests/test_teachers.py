@@ -104,7 +104,7 @@ def test_kill_and_resume(server, tmp_path):
         assert r.returncode == 0, r.stderr
         bodies = proxy.chat_bodies()
     total = 10 * 2
-    first, second = bodies[:n_first], bodies[n_first:]
+    second = bodies[n_first:]
     ids = [body_id(b['messages'], b) for b in bodies]
     k1 = len(answered_before)
     print(f"killed after {killed_s:.1f} s with {k1}/{total} answers cached ({n_first} requests sent); "

@@ -1,7 +1,7 @@
 """API keys never reach a file, a log or the terminal: a short key, a key in the server URL (user:KEY@host), and a
 key that the server echoes back inside its answers, during a whole `compact_nb generate` run against a stand-in
 server."""
-import base64, json, logging, os, re, subprocess, sys
+import base64, logging, os, re, subprocess, sys
 from pathlib import Path
 import pytest, yaml
 

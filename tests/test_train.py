@@ -1,7 +1,6 @@
 """Training runs as a user runs them: a killed run resumes to the same result at any step, a run folder never mixes two
 configs, a method from a user's own file trains from the command line, and two processes agree."""
-import json, os, shutil, signal, subprocess, sys, time
-from pathlib import Path
+import json, os, signal, subprocess, sys, time
 import pytest
 
 TINY = ['--student', 'tiny', '--n-questions', '16', '--epochs', '2', '--batch-size', '2', '--max-length', '160',

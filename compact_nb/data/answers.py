@@ -5,7 +5,6 @@
 # %% ../../nbs/data/01_answers.ipynb #1ad1f194
 from __future__ import annotations
 import re, math
-from fractions import Fraction
 from .core import TaskKind
 
 # %% auto #0

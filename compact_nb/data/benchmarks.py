@@ -7,7 +7,7 @@ from __future__ import annotations
 import json, random, re
 from pathlib import Path
 from .core import Example, TaskKind, DataError, question_key, shared_data
-from .answers import normalize_answer, format_number, parse_number, gold_answer
+from .answers import gold_answer
 from .corpus import parse_record
 
 # %% auto #0

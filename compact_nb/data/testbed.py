@@ -6,7 +6,6 @@
 from __future__ import annotations
 import random
 from .core import Example, Rationale, TaskKind
-from .answers import extract_answer, answers_match, strip_final_answer
 
 # %% auto #0
 __all__ = ['NAMES', 'ITEMS', 'STEPS', 'TEACHERS', 'TESTBED_WORDS', 'make_problem', 'problem_text', 'teach_equations',

@@ -14,7 +14,7 @@ from ..methods.scores import unwrap_model
 from .generation import _check_device
 from ..config import parse_config, command_error, config_dict
 from .analyze import (prompt_states, pca_shift, layer_names, pca_table, plot_model_shift, plot_shift_overview,
-                                           plot_last_layer, info_trajectories, mi_trajectories, mi_table, plot_trajectories)
+                                           plot_last_layer, mi_trajectories, mi_table, plot_trajectories)
 
 # %% auto #0
 __all__ = ['ANALYSES', 'POOLING', 'READING', 'model_specs', 'AnalyzeConfig', 'analyze_argv', 'check_model', 'analysis_set',
@@ -152,7 +152,7 @@ def analyze_plan(cfg:AnalyzeConfig # the command's options
     _check_device(cfg.device)
     specs = model_specs(cfg.models)
     srcs = {name: check_model(spec) for name, spec in specs}
-    (base_name, base_spec), notes = specs[0], []
+    (_, base_spec), notes = specs[0], []
     tiny_runs = [(n, Path(s.path)) for n, s in srcs.items() if s is not None and s.kind == 'run' and s.base == 'tiny']
     for name, src in list(srcs.items())[1:]:
         if src is None or src.kind not in ('run', 'adapter') or src.base is None: continue

@@ -4,7 +4,7 @@
 
 # %% ../../nbs/methods/00_batching.ipynb #b76ff522
 from __future__ import annotations
-import random, re
+import re
 import torch
 from ..data.core import Example, DataError, prompt_messages, answer_suffix
 from ..data.answers import strip_final_answer

@@ -4,7 +4,7 @@
 
 # %% ../../nbs/methods/10_edit.ipynb #c4064a00
 from __future__ import annotations
-import dataclasses, math
+import dataclasses
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Literal

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses, json, os, re, shutil, sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from .base import register_method, method_config
+from .base import register_method
 from .baselines import SingleConfig, OneTeacher
 from ..train_config import TrainConfig
 

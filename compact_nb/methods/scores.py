@@ -8,7 +8,6 @@ import copy, math
 from contextlib import contextmanager
 from dataclasses import dataclass
 import torch
-import torch.nn.functional as F
 
 # %% auto #0
 __all__ = ['SCORE_NAMES', 'TokenView', 'token_view', 'student_forward', 'label_logprobs', 'info_proxy', 'mi_from_info',

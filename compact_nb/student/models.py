@@ -4,8 +4,8 @@
 
 # %% ../../nbs/student/01_models.ipynb #49fc3013
 from __future__ import annotations
-import hashlib, importlib, json, os, re, shutil, time, warnings
-from dataclasses import dataclass, asdict
+import hashlib, importlib, json, os, re, shutil, warnings
+from dataclasses import dataclass
 from pathlib import Path
 import torch
 

@@ -8,7 +8,7 @@ import hashlib, json, os, re, sys, warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
-from ..data.core import Example, DataError
+from ..data.core import DataError
 from ..data.corpus import read_corpus, write_corpus
 from ..data.fair import peer_accepted, MISTAKE
 from ..config import parse_config, load_config, command_error

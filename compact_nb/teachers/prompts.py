@@ -6,7 +6,6 @@
 from __future__ import annotations
 import re, string
 from dataclasses import dataclass
-from ..data.core import INSTRUCTION, question_text, prompt_messages
 
 # %% auto #0
 __all__ = ['COT_PROMPT', 'PERSPECTIVES', 'PEER_REVIEW_PROMPT', 'FEEDBACK_PROMPT', 'PromptTemplate', 'mind_prompt',
