@@ -4,7 +4,7 @@
 
 # %% ../../nbs/data/06_testbed.ipynb #e3fccd13
 from __future__ import annotations
-import random
+import random, re
 from .core import Example, Rationale, TaskKind
 
 # %% auto #0
@@ -93,7 +93,6 @@ TEACHERS = {'equations': teach_equations, 'verbose': teach_verbose, 'thinker': t
             'backward': teach_backward, 'corrupted': teach_corrupted}
 
 # %% ../../nbs/data/06_testbed.ipynb #8f6e7d4a
-import re
 def equation_errors(text:str)->int:
     "How many `a op b = r` equations in `text` are arithmetically false (parsed, not evaluated)."
     n = 0
