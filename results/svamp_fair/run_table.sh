@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every run of results/svamp_fair.md: train into $RUNS (not committed), evaluate SVAMP test (300, generation) and
+# Every run of results/svamp_fair.md (EDIT pairs each accepted rationale with Llama-2-7b's wrong solution): train into $RUNS (not committed), evaluate SVAMP test (300, generation) and
 # CSQA / StrategyQA (300, option scoring) into results/svamp_fair/<run>, copy config, summary, metrics and α plot.
 # Rerunnable: finished steps are skipped, killed ones resume.
 #   bash results/svamp_fair/run_table.sh                 # all runs
@@ -16,8 +16,9 @@ declare -A ARGS=(
   [fair-s0]="--seed 0"
   [fair-compact-s0]="--method compact --seed 0"
   [fair-uniform-s0]="--method uniform --seed 0"
+  [fair-edit-s0]="--method edit --method.answer_rule extract --seed 0"
 )
-ORDER=(fair-s0 fair-compact-s0 fair-uniform-s0)
+ORDER=(fair-s0 fair-compact-s0 fair-uniform-s0 fair-edit-s0)
 [ $# -gt 0 ] && ORDER=("$@")
 
 for m in "${ORDER[@]}"; do
