@@ -11,7 +11,7 @@ import torch
 from transformers import Trainer, TrainerCallback, PrinterCallback
 from transformers.trainer_pt_utils import LengthGroupedSampler, get_length_grouped_indices
 from .methods.base import Method, build_method, save_method, load_method, import_methods
-from .train_config import TrainConfig, training_examples
+from .train_config import TrainConfig, training_examples, drop_unreasoned
 
 # %% auto #0
 __all__ = ['RESUME_FREE', 'MetricsFile', 'console_line', 'ConsoleProgress', 'EpochSeededSampler', 'MethodState', 'CompactTrainer',
@@ -271,6 +271,8 @@ def _plan(cfg:TrainConfig, # the run's options
     set_seed(cfg.seed) # before the method: a module it builds starts the same every time
     method = build_method(cfg.method, teachers)
     exs, teachers = method.select(exs, teachers)
+    exs, dropped = drop_unreasoned(exs, teachers, where=report.get('source'))
+    if dropped: report['no_reasoning'] = dropped # only when some are: the saved config of every other run is unchanged
     report['paths'] = list(teachers)
     return exs, teachers, method, {**config_dict(cfg), 'teachers': teachers, 'data_report': report}
 

@@ -4,14 +4,14 @@
 
 # %% ../nbs/09_train_config.ipynb #e05a31a0
 from __future__ import annotations
-import importlib.util, re
+import importlib.util, re, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 from .methods.base import MethodConfig, method_config
 
 # %% auto #0
-__all__ = ['TOY_QUESTIONS', 'TrainConfig', 'training_examples']
+__all__ = ['TOY_QUESTIONS', 'TrainConfig', 'training_examples', 'drop_unreasoned']
 
 # %% ../nbs/09_train_config.ipynb #735a78b6
 _DEVICE = re.compile(r'auto|cpu|mps|cuda(:\d+)?')
@@ -125,3 +125,20 @@ def training_examples(cfg:TrainConfig)->tuple:
     from compact_nb.data.core import multi_teacher_questions
     report['questions'], report['multi_teacher_questions'] = len(exs), multi_teacher_questions(exs, teachers, where=cfg.data)
     return exs, teachers, report
+
+# %% ../nbs/09_train_config.ipynb #ac26da5b
+def drop_unreasoned(examples:list, # `Example`s, after the method's selection
+                    teachers:list, # the method's teacher order (its K paths)
+                    where=None # what the examples came from, named in the warning and the error
+                   )->tuple:
+    "`(kept, dropped ids)`: the questions with reasoning in at least one of their `teachers` paths; warns when some are dropped."
+    from compact_nb.data.answers import has_reasoning
+    kept, dropped = [], []
+    for e in examples: (kept if any(has_reasoning(r) for r in e.paths(teachers)) else dropped).append(e)
+    at = f"{where}: " if where else ''
+    ids = [e.qid or e.source for e in dropped]
+    if dropped:
+        warnings.warn(f"{at}{len(ids)} question(s) have no reasoning from the teachers {list(teachers)} (answer-only or "
+                      f"empty rationales) and are not trained on: {ids[:5]}{' ...' if len(ids) > 5 else ''}")
+    if not kept: raise ValueError(f"{at}no question has reasoning from the teachers {list(teachers)} (answer-only or empty rationales)")
+    return kept, ids

@@ -9,7 +9,7 @@ from .core import TaskKind
 
 # %% auto #0
 __all__ = ['last_boxed', 'parse_number', 'format_number', 'normalize_answer', 'gold_answer', 'extract_answer', 'answers_match',
-           'strip_final_answer', 'infer_kind']
+           'strip_final_answer', 'has_reasoning', 'infer_kind']
 
 # %% ../../nbs/data/01_answers.ipynb #f0704fe4
 def last_boxed(text:str)->str|None:
@@ -178,6 +178,11 @@ def strip_final_answer(text:str, # a rationale
     sent = max(t.rfind(c, 0, start) for c in '.!?\n') + 1 # start of the sentence holding the phrase
     if len(t[sent:start].split()) <= 3: start = sent # a lead-in such as "So," or "Therefore, the"
     return t[:start].strip()
+
+# %% ../../nbs/data/01_answers.ipynb #514786ba
+def has_reasoning(r)->bool:
+    "Whether rationale `r` (a `Rationale`, or None) keeps any text once its final-answer statement is removed."
+    return r is not None and bool(strip_final_answer(r.text))
 
 # %% ../../nbs/data/01_answers.ipynb #05bf534f
 def infer_kind(gold:str, choices=None)->TaskKind:
