@@ -27,6 +27,10 @@ def main(folders):
         recs, teachers = rows(run)
         if not recs: continue
         a = [r[f'alpha/{BAD}'] for r in recs if f'alpha/{BAD}' in r]
+        if not a: # a run without the bad path (single-teacher)
+            out.append(f"| {run.name} | {len(recs)} | – (no {BAD} path) | – | – | – | " +
+                       ', '.join(f"{t} {mean([r[f'alpha/{t}'] for r in recs]):.3f}" for t in teachers) + ' |')
+            continue
         sel = [r[f'selected/{BAD}'] for r in recs if f'selected/{BAD}' in r]
         others = ', '.join(f"{t} {mean([r[f'alpha/{t}'] for r in recs if f'alpha/{t}' in r]):.3f}" for t in teachers if t != BAD)
         out.append(f"| {run.name} | {len(recs)} | {mean(a):.3f} | {mean(a[:50]):.3f} | {mean(a[-50:]):.3f} | "
