@@ -11,7 +11,7 @@ from ..data.core import DataError
 from ..config import load_config, make_config
 from .prompts import resolve_prompts
 
-log = logging.getLogger('compact_nb.teachers.pool')
+log = logging.getLogger('compact_nb.teachers') # one logger for the teachers' backends, pool and `generate`
 
 # %% auto #0
 __all__ = ['log', 'register_secret', 'forget_secrets', 'redact', 'redact_data', 'RedactFilter', 'run_sync', 'Sampling',
