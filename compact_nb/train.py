@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from transformers import Trainer, TrainerCallback, PrinterCallback
 from transformers.trainer_pt_utils import LengthGroupedSampler, get_length_grouped_indices
-from .methods.base import Method, build_method, save_method, load_method, import_methods
+from .methods.base import Method, METHOD_STATE, build_method, save_method, load_method, import_methods
 from .train_config import TrainConfig, training_examples, drop_unreasoned
 
 # %% auto #0
@@ -187,16 +187,19 @@ def load_run_student(cfg:TrainConfig):
         return add_lora(tiny_model('llama', vocab_size=len(tok), seed=cfg.seed), lora), tok
     return load_student(cfg.student, lora=lora, dtype=None if cfg.dtype == 'auto' else cfg.dtype)
 
-def _complete(ck:Path)->bool:
+def _complete(ck:Path, needs=())->bool:
+    if any(not (ck/n).exists() for n in needs): return False
     try: return isinstance(json.loads((ck/'trainer_state.json').read_text()), dict)
     except (OSError, ValueError): return False
 
-def last_checkpoint(run_dir)->str|None:
+def last_checkpoint(run_dir, # the run folder
+                    needs=() # files a checkpoint must also hold (the method's state: written after the Trainer's own files)
+                   )->str|None:
     "The newest complete `checkpoint-N` folder of a run (one cut short by a kill, or with a broken state file, is skipped)."
     ck = sorted((Path(run_dir)/'checkpoints').glob('checkpoint-*'), key=lambda p: int(p.name.split('-')[-1]))
-    done = [c for c in ck if _complete(c)]
+    done = [c for c in ck if _complete(c, needs)]
     for c in ck:
-        if c not in done: warnings.warn(f"{c}: incomplete checkpoint (trainer_state.json missing or unreadable), ignored")
+        if c not in done: warnings.warn(f"{c}: incomplete checkpoint (trainer_state.json{''.join(', ' + n for n in needs)} missing or unreadable), ignored")
     return str(done[-1]) if done else None
 
 def weights_checksum(model)->float:
@@ -273,6 +276,7 @@ def _plan(cfg:TrainConfig, # the run's options
     exs, teachers = method.select(exs, teachers)
     exs, dropped = drop_unreasoned(exs, teachers, where=report.get('source'))
     if dropped: report['no_reasoning'] = dropped # only when some are: the saved config of every other run is unchanged
+    if (sel := method.selection_report()): report['selection'] = sel
     report['paths'] = list(teachers)
     return exs, teachers, method, {**config_dict(cfg), 'teachers': teachers, 'data_report': report}
 
@@ -297,7 +301,7 @@ def train(cfg:TrainConfig, # the run's options
     trainer.remove_callback(PrinterCallback) # the full log record goes to metrics.jsonl, not the console
     if progress: trainer.add_callback(ConsoleProgress(cfg.progress_every))
     method.setup(model, args)
-    resume = last_checkpoint(run) if cfg.resume else None
+    resume = last_checkpoint(run, needs=(METHOD_STATE,) if method.state_dict() else ()) if cfg.resume else None
     if resume: load_method(method, resume)
     else: method.prepare(model, collator, features)
     result = trainer.train(resume_from_checkpoint=resume)

@@ -56,6 +56,7 @@ class Method:
         self.config, self.teachers = config, list(teachers)
 
     def select(self, examples:list, teachers:list)->tuple: return examples, list(teachers)
+    def selection_report(self)->dict: return {} # what `select` kept and dropped (JSON), saved in the run's data report
     def collator(self, tokenizer, teachers:list, max_length:int|None=None): return PathCollator(tokenizer, teachers, max_length=max_length)
     def loss(self, model, batch:dict)->tuple: raise NotImplementedError(f"{type(self).__name__}.loss")
     def modules(self)->dict: return {}

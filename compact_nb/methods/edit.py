@@ -48,12 +48,12 @@ def edit_alignment(a:list, # the correct rationale's tokens
 # %% ../../nbs/methods/10_edit.ipynb #78020a6a
 def rationale_verdict(ex:Example, # the question
                       r, # one of its `Rationale`s
-                      rule:str='stated', # how the answer is read: 'stated' or 'extract' (see `rationale_answer`)
+                      rule:str='stated', # how the answer is read: 'stated' or 'extract' (see `rationale_answer`), or 'given': the data's rationales are correct
                       wrong_teachers=() # teachers whose rationales are wrong by construction
                      )->str:
     "'correct', 'wrong' or 'unread': how rationale `r` stands against the gold answer of `ex`."
     if r.teacher in wrong_teachers: return 'wrong'
-    if r.gold_source: return 'correct'
+    if rule == 'given' or r.gold_source: return 'correct'
     a = rationale_answer(r.text, ex.kind, rule)
     if a is None: return 'unread'
     return 'correct' if answers_match(a, ex.gold, ex.kind) else 'wrong'
@@ -253,7 +253,7 @@ class EditConfig(MethodConfig):
     wrong_nll_cap:float=20.0 # a wrong key token whose NLL is above this weighs 0 (EDIT: 20)
     plain_fraction:float=0.6 # share of the run's optimiser steps trained plainly first (EDIT: 15 of 25 epochs)
     wrong_teachers:list[str]=field(default_factory=list) # teachers whose rationales are wrong by construction (the bad-teacher corpus: llama-2-7b)
-    answer_rule:Literal['stated', 'extract']='stated' # how a rationale's final answer is read ('extract': its last number, for FAIR data)
+    answer_rule:Literal['stated', 'extract', 'given']='stated' # how a rationale's final answer is read ('extract': its last number; 'given': every rationale the data gives is correct, for curated data such as FAIR's peer-accepted rationales)
     mistakes:bool=True # also use a FAIR mistake record's wrong student output as a wrong rationale
 
     def __post_init__(self):
@@ -283,6 +283,8 @@ class Edit(Method):
                              "are wrong by construction with --method.wrong_teachers")
         self.selection = rep
         return kept, rep['paths']
+
+    def selection_report(self): return {k: dict(v) if isinstance(v, Counter) else v for k, v in self.selection.items()}
 
     def collator(self, tokenizer, teachers, max_length=None):
         return EditCollator(tokenizer, teachers, max_length, wrong_rows=self.config.wrong_weight != 0)

@@ -222,6 +222,8 @@ class Fair(Method):
                               accepted={t: sum(bool(e.rationales.get(t)) for e in kept) for t in teachers})
         return kept, teachers
 
+    def selection_report(self): return dict(self.selection)
+
     def collator(self, tokenizer, teachers, max_length=None):
         c = FairCollator(tokenizer, teachers, max_length, self.config.accept_threshold, seed=self.seed)
         self._collators.append(c)

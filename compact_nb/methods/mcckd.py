@@ -8,7 +8,7 @@ import dataclasses, re, sys
 from dataclasses import dataclass, field
 from typing import Literal
 import torch
-from ..data.answers import strip_final_answer
+from ..data.answers import strip_final_answer, has_reasoning
 from .base import Method, MethodConfig, register_method
 from .batching import PathCollator
 from .compact import answer_kl, answer_logprobs, forward_paths
@@ -37,11 +37,11 @@ def diverse_paths(texts:list, # one rationale text per teacher in run order (Non
                   ngram:int=2, # n-gram size
                   max_overlap:float=0.5 # drop a path whose Jaccard overlap with a kept one exceeds this
                  )->list:
-    "Keep flags, greedy in order: a path is kept unless it overlaps an already kept path by more than `max_overlap`."
+    "Keep flags, greedy in order: a path is kept unless it overlaps an already kept path by more than `max_overlap`, or has no reasoning."
     kept, flags = [], []
     for t in texts:
         g = None if t is None else ngram_set(t, ngram)
-        ok = g is not None and all(jaccard(g, k) <= max_overlap for k in kept)
+        ok = bool(g) and all(jaccard(g, k) <= max_overlap for k in kept) # an answer-only path has no n-gram: not a path
         if ok: kept.append(g)
         flags.append(ok)
     return flags
@@ -76,7 +76,7 @@ def diversity_filter(examples, # `Example`s
     rep = DiversityReport(ngram, max_overlap, min_paths, paths={t: 0 for t in teachers}, dropped={t: 0 for t in teachers})
     out = []
     for e in examples:
-        rs = e.paths(teachers)
+        rs = [r if has_reasoning(r) else None for r in e.paths(teachers)] # an answer-only rationale is no path (it trains nothing)
         flags = diverse_paths([None if r is None else r.text for r in rs], ngram, max_overlap)
         for t, r, f in zip(teachers, rs, flags):
             rep.paths[t] += r is not None
@@ -168,6 +168,8 @@ class MccKd(Method):
             raise ValueError(f"mcckd: no question keeps {c.min_paths} diverse paths ({self.report}); "
                              f"raise max_overlap (--method.max_overlap) or lower min_paths (--method.min_paths)")
         return kept, self.report.teachers
+
+    def selection_report(self): return dataclasses.asdict(self.report) if self.report else {}
 
     def collator(self, tokenizer, teachers, max_length=None):
         return PathCollator(tokenizer, teachers, max_length=max_length, answer_span=self.config.answer_span)

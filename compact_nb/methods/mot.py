@@ -285,7 +285,8 @@ def mot_train(cfg:MotTrainConfig, # the run's options (a training config plus ro
                  mot_train=dict(rounds=cfg.rounds, teachers=teachers, budget_steps=budget, steps_per_branch=per, merges=merges))
     (out/'config.json').write_text(json.dumps(final, indent=2))
     summary = dict(method='mot', rounds=cfg.rounds, teachers=teachers, budget_steps=budget, budget_from=how, steps_per_branch=per,
-                   steps=sum(b['steps'] for b in branches), branches=branches, merges=merges, questions=len(exs))
+                   steps=sum(b['steps'] for b in branches), branches=branches, merges=merges, questions=len(exs),
+                   questions_read=min(len(exs), cfg.rounds * per * cfg.batch_size * cfg.grad_accum)) # each round reads its own window
     (out/'summary.json').write_text(json.dumps(summary, indent=2))
     return out
 

@@ -16,7 +16,7 @@ declare -A ARGS=(
   [fair-s0]="--seed 0"
   [fair-compact-s0]="--method compact --seed 0"
   [fair-uniform-s0]="--method uniform --seed 0"
-  [fair-edit-s0]="--method edit --method.answer_rule extract --seed 0"
+  [fair-edit-s0]="--method edit --method.answer_rule given --seed 0"
 )
 ORDER=(fair-s0 fair-compact-s0 fair-uniform-s0 fair-edit-s0)
 [ $# -gt 0 ] && ORDER=("$@")
