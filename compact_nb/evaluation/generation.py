@@ -12,7 +12,7 @@ import torch
 from ..data.core import Example, TaskKind, DataError
 from ..data.answers import extract_answer, answers_match
 from .records import check_records, open_records, append_records, close_records, summarize
-from .options import check_options, score_options
+from .options import check_options, score_options, options_settings
 from .report import results_table
 from ..config import parse_config, command_error
 
@@ -101,10 +101,12 @@ def score_output(ex:Example, # the question
 
 # %% ../../nbs/evaluation/01_generation.ipynb #ef27f552
 def generation_settings(max_new_tokens:int|None=None, # the generation budget (None: per task kind)
-                        stop=DEFAULT_STOP # the stop strings
+                        stop=DEFAULT_STOP, # the stop strings
+                        instruction:str|None=None # the prompt's instruction (None: the student prompt's, not recorded)
                        )->dict:
     "The decoding settings recorded with generated records."
-    return dict(mode='generate', max_new_tokens=max_new_tokens, stop=list(stop or ()))
+    out = dict(mode='generate', max_new_tokens=max_new_tokens, stop=list(stop or ()))
+    return out if instruction is None else dict(out, instruction=instruction)
 
 # %% ../../nbs/evaluation/01_generation.ipynb #44996e81
 def evaluate(model, # the student (a peft model or a plain causal LM)
@@ -116,21 +118,22 @@ def evaluate(model, # the student (a peft model or a plain causal LM)
              limit:int|None=None, # evaluate only the first `limit` examples
              stop=DEFAULT_STOP, # stop strings (besides eos)
              progress:bool=True, # show a progress bar
-             meta:dict|None=None # what the records should remember about the model (with the decoding settings)
+             meta:dict|None=None, # what the records should remember about the model (with the decoding settings)
+             instruction:str|None=None # the instruction after each question (None: the student prompt's)
             )->dict:
     "Evaluate on `examples`, writing records to `out_path`; returns accuracy and counts."
     from compact_nb.methods.batching import prompt_text
     examples = list(examples)[:limit] if limit is not None else list(examples)
     if not examples: raise ValueError("no questions to evaluate")
     out_path = Path(out_path)
-    ids, done = open_records(out_path, examples, {**(meta or {}), **generation_settings(max_new_tokens, stop)})
+    ids, done = open_records(out_path, examples, {**(meta or {}), **generation_settings(max_new_tokens, stop, instruction)})
     todo = [(qid, ex) for qid, ex in zip(ids, examples) if qid not in done]
     t0, name = time.time(), out_path.stem
     for kind in TaskKind:
         group = [(q, e) for q, e in todo if e.kind is kind]
         if not group: continue
         budget = max_new_tokens or MAX_NEW_TOKENS[kind]
-        prompts = [prompt_text(tokenizer, e.question, e.choices) for _, e in group]
+        prompts = [prompt_text(tokenizer, e.question, e.choices, instruction) for _, e in group]
         order = sorted(range(len(group)), key=lambda i: -len(prompts[i])) # longest first: memory errors show at once
         from tqdm.auto import tqdm
         with tqdm(total=len(group), desc=f"{name} ({kind.value})", disable=not progress, unit='q') as bar:
@@ -169,6 +172,7 @@ class EvalConfig:
     trust_remote_code:bool=False # allow model code from the hub to run
     merge:bool=True # merge a trained run's LoRA adapter into the weights (false: keep it separate)
     mode:Literal['generate', 'options']='generate' # generate: greedy generation, answer parsed from the output; options: no generation, each choice / yes-no option scored by log-likelihood (records in <benchmark>@options.jsonl, see evaluation/02_options)
+    instruction:str|None=None # the instruction after each question (none: the student prompt's "Think step by step, then end with 'The answer is X'.", the one every method trains on); e.g. a distilling step-by-step student's label task: "Answer directly: reply only with 'The answer is X'." — recorded with the records, so give each instruction its own --out
     progress:bool=True # show progress bars
     server:str|None=None # evaluate through an OpenAI-compatible server at this base URL, e.g. http://127.0.0.1:8000/v1 (see evaluation/05_server; --model then names the served student: for the records, the output folder and the tokenizer)
     served_model:str|None=None # with --server: the model name the server serves (vllm serve ... --served-model-name NAME)
@@ -189,6 +193,7 @@ class EvalConfig:
         _check(_DEVICE.fullmatch(str(self.device)) is not None, f"device must be auto, cpu, mps, cuda or cuda:N, got {self.device!r}")
         _check(self.mode in ('generate', 'options'), f"mode must be generate or options, got {self.mode!r}")
         _check(self.template in ('ours', 'server'), f"template must be ours or server, got {self.template!r}")
+        _check(self.instruction is None or bool(str(self.instruction).strip()), "instruction must not be empty (leave it out for the student prompt's)")
         _check(self.concurrency >= 1, f"concurrency must be >= 1, got {self.concurrency}")
         _check(self.api_key_env is None or re.fullmatch(r'[A-Z_][A-Z0-9_]*', self.api_key_env) is not None,
                "api_key_env must be the NAME of an environment variable in capitals (like VLLM_API_KEY), not the key itself")
@@ -223,7 +228,8 @@ def eval_settings(cfg:EvalConfig, # the command's options
                  )->dict:
     "The settings recorded with (and checked against) the records of `compact_nb eval`."
     ident = dict(model=model, gguf_file=cfg.gguf_file, dtype=cfg.dtype, merge=cfg.merge, seed=cfg.seed)
-    return {**ident, **(generation_settings(cfg.max_new_tokens) if cfg.mode == 'generate' else dict(mode='options'))}
+    if cfg.mode == 'generate': return {**ident, **generation_settings(cfg.max_new_tokens, instruction=cfg.instruction)}
+    return {**ident, **options_settings(cfg.instruction)}
 
 # %% ../../nbs/evaluation/01_generation.ipynb #d22b0162
 def _summary(path:Path, # <out>/eval/summary.json
@@ -290,8 +296,10 @@ def _run_plan(cfg:EvalConfig, # the command's options
     summary.update(model=plan['model'], benchmarks=summary.get('benchmarks', {}))
     ident = {k: plan['meta'][k] for k in ('model', 'gguf_file', 'dtype', 'merge', 'seed')}
     for b, f in zip(plan['benches'], plan['files']):
-        if cfg.mode == 'options': res = score_options(model, tok, b, f, batch_size=cfg.batch_size, progress=cfg.progress, meta=ident)
-        else: res = evaluate(model, tok, b, f, batch_size=cfg.batch_size, max_new_tokens=cfg.max_new_tokens, progress=cfg.progress, meta=ident)
+        if cfg.mode == 'options': res = score_options(model, tok, b, f, batch_size=cfg.batch_size, progress=cfg.progress, meta=ident,
+                                                      instruction=cfg.instruction)
+        else: res = evaluate(model, tok, b, f, batch_size=cfg.batch_size, max_new_tokens=cfg.max_new_tokens, progress=cfg.progress,
+                             meta=ident, instruction=cfg.instruction)
         res['subset'] = b.describe()
         summary['benchmarks'][res['benchmark']] = res
         (out/'eval'/'summary.json').write_text(json.dumps(summary, indent=2))

@@ -13,7 +13,7 @@ from .records import open_records, append_records, close_records, summarize
 from ..methods.batching import prompt_text
 
 # %% auto #0
-__all__ = ['answer_options', 'check_options', 'continuation_logprobs', 'score_options']
+__all__ = ['answer_options', 'check_options', 'continuation_logprobs', 'options_settings', 'score_options']
 
 # %% ../../nbs/evaluation/02_options.ipynb #c431760b
 def answer_options(ex:Example)->list:
@@ -97,19 +97,25 @@ def continuation_logprobs(model, # a causal LM
     return out
 
 # %% ../../nbs/evaluation/02_options.ipynb #aeda1dec
+def options_settings(instruction:str|None=None # the prompt's instruction (None: the student prompt's, not recorded)
+                    )->dict:
+    "The settings recorded with option-scoring records."
+    return dict(mode='options') if instruction is None else dict(mode='options', instruction=instruction)
+
 def score_options(model, # the student
                   tokenizer, # its tokenizer
                   examples, # choice or yes/no `Example`s
                   out_path, # the JSONL file of per-question records (appended to, resumed from)
                   batch_size:int=16, # questions per batch (each adds one sequence per option)
                   progress:bool=True, # show a progress bar
-                  meta:dict|None=None # what the records should remember about the model (with mode 'options')
+                  meta:dict|None=None, # what the records should remember about the model (with mode 'options')
+                  instruction:str|None=None # the instruction after each question (None: the student prompt's)
                  )->dict:
     "Answer each question by its most likely option; records to `out_path`; returns accuracy and counts."
     examples, out_path = list(examples), Path(out_path)
     if not examples: raise ValueError("no questions to score")
     check_options(examples, out_path.stem)
-    ids, done = open_records(out_path, examples, {**(meta or {}), 'mode': 'options'})
+    ids, done = open_records(out_path, examples, {**(meta or {}), **options_settings(instruction)})
     todo = [(q, e) for q, e in zip(ids, examples) if q not in done]
     t0 = time.time()
     from tqdm.auto import tqdm
@@ -117,7 +123,7 @@ def score_options(model, # the student
         for b in range(0, len(todo), batch_size):
             chunk = todo[b:b + batch_size]
             opts = [answer_options(e) for _, e in chunk]
-            prompts = [prompt_text(tokenizer, e.question, e.choices) for _, e in chunk]
+            prompts = [prompt_text(tokenizer, e.question, e.choices, instruction) for _, e in chunk]
             pairs = [(p, c) for p, o in zip(prompts, opts) for _, c in o]
             lps, recs = iter(continuation_logprobs(model, tokenizer, pairs, batch_size)), []
             for (qid, ex), o in zip(chunk, opts):

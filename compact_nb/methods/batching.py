@@ -6,7 +6,7 @@
 from __future__ import annotations
 import re
 import torch
-from ..data.core import Example, DataError, prompt_messages, answer_suffix
+from ..data.core import Example, DataError, INSTRUCTION, prompt_messages, answer_suffix
 from ..data.answers import strip_final_answer
 
 # %% auto #0
@@ -34,9 +34,13 @@ def _encode(tokenizer, text:str):
     enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     return list(enc['input_ids']), [tuple(o) for o in enc['offset_mapping']]
 
-def prompt_text(tokenizer, question:str, choices=None)->str:
-    "The prompt string: the student's chat template around the question, generation prompt open."
-    msgs = prompt_messages(question, choices)
+def prompt_text(tokenizer, # the student's tokenizer
+                question:str, # the question
+                choices=None, # [(label, text), ...] for multiple-choice questions
+                instruction:str|None=None # what the student is asked to do (None: `INSTRUCTION`, the prompt every method trains on)
+               )->str:
+    "The prompt string: the student's chat template around the question and the instruction, generation prompt open."
+    msgs = prompt_messages(question, choices, INSTRUCTION if instruction is None else instruction)
     if getattr(tokenizer, 'chat_template', None) is None: return msgs[0]['content'] + '\n'
     return tokenizer.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
 

@@ -8,9 +8,9 @@ import hashlib
 from dataclasses import dataclass
 from typing import Literal
 import torch
-from ..data.core import Example, DataError, INSTRUCTION, prompt_messages, answer_suffix, question_key
+from ..data.core import Example, DataError, INSTRUCTION, answer_suffix, question_key
 from .base import Method, MethodConfig, register_method
-from .batching import PathCollator, tokenize_example, collate_paths, MASK_KEYS
+from .batching import PathCollator, tokenize_example, collate_paths, MASK_KEYS, prompt_text
 from .compact import forward_paths
 
 # %% auto #0
@@ -26,9 +26,7 @@ def label_prompt_text(tokenizer, # the student's tokenizer
                       instruction:str=LABEL_INSTRUCTION # what the student is asked to do
                      )->str:
     "The label task's prompt: the student's chat template around the question and `instruction`."
-    msgs = prompt_messages(question, choices, instruction)
-    if getattr(tokenizer, 'chat_template', None) is None: return msgs[0]['content'] + '\n'
-    return tokenizer.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
+    return prompt_text(tokenizer, question, choices, instruction)
 
 # %% ../../nbs/methods/08_sbs.ipynb #ba036be4
 def sbs_teacher(key:str, # the question's id (or normalised text)
