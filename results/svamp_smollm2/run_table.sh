@@ -34,6 +34,27 @@ declare -A ARGS=(
   [mcckd-s0]="--method mcckd --seed 0"
   [mot-r2]="(compact_nb mot-train: 2 rounds of one branch per teacher from the last merge, merged; the same total steps)"
 )
+
+# eval_label_format RUN: an SBS run asked in its own test-time format (the label task's instruction, read from the run's
+# config) into $OUT/<method>-label-s<seed>: generation on the three benchmarks, then option scoring, as the run's own row.
+eval_label_format() {
+  local m=$1 t0 out instr
+  out="$OUT/${m%-s*}-label-${m##*-}"
+  mkdir -p "$out"
+  instr=$(python -c "import json,sys; print(json.load(open(sys.argv[1]))['method']['label_instruction'])" "$RUNS/$m/config.json")
+  if ! evaluated "${out#$OUT/}" svamp strategyqa csqa; then
+    t0=$(date +%s)
+    compact_nb eval --model "$RUNS/$m" --benchmarks svamp,strategyqa,csqa --limit 300 --batch-size 32 --out "$out" \
+        --progress false --instruction "$instr"
+    echo "eval $(( $(date +%s) - t0 )) s" >> "$out/wall_times.txt"
+  fi
+  if ! evaluated "${out#$OUT/}" csqa@options strategyqa@options; then
+    t0=$(date +%s)
+    compact_nb eval --model "$RUNS/$m" --benchmarks csqa,strategyqa --limit 300 --mode options --batch-size 16 --out "$out" \
+        --progress false --instruction "$instr"
+    echo "options $(( $(date +%s) - t0 )) s" >> "$out/wall_times.txt"
+  fi
+}
 ORDER=(compact-s0 uniform-s0 single-gpt-4o single-gemini-1.5-flash single-llama-3-70b single-human
        compact-s1 uniform-s1 compact-no-mi compact-no-cons compact-no-ppl mot
        mind-s0 compact-s2 uniform-s2 mind-s1 mind-s2 sbs-s0 mcckd-s0 mot-r2)
@@ -57,6 +78,7 @@ for m in "${ORDER[@]}"; do
   fi
   eval_generation "$m" svamp,strategyqa,csqa
   eval_options "$m"
+  case "$m" in sbs-s*) eval_label_format "$m" ;; esac
 done
 compact_nb report $OUT/*/ --base $OUT/base --answers true --names $OUT/names.json --paired $OUT/compact-s0 \
     --benchmarks svamp,csqa,strategyqa --out $OUT/table.md
