@@ -33,6 +33,7 @@ declare -A ARGS=(
   [sbs-s0]="--method sbs --seed 0"
   [mcckd-s0]="--method mcckd --seed 0"
   [mot-r2]="(compact_nb mot-train: 2 rounds of one branch per teacher from the last merge, merged; the same total steps)"
+  [edit-s0]="(configs/svamp_edit_smollm2.yaml: the same 200 questions and paths, Llama-2-7b's wrong solutions as EDIT's wrong side) --seed 0"
 )
 
 # eval_label_format RUN: an SBS run asked in its own test-time format (the label task's instruction, read from the run's
@@ -57,7 +58,7 @@ eval_label_format() {
 }
 ORDER=(compact-s0 uniform-s0 single-gpt-4o single-gemini-1.5-flash single-llama-3-70b single-human
        compact-s1 uniform-s1 compact-no-mi compact-no-cons compact-no-ppl mot
-       mind-s0 compact-s2 uniform-s2 mind-s1 mind-s2 sbs-s0 mcckd-s0 mot-r2)
+       mind-s0 compact-s2 uniform-s2 mind-s1 mind-s2 sbs-s0 mcckd-s0 mot-r2 edit-s0)
 [ $# -gt 0 ] && ORDER=("$@")
 
 for m in "${ORDER[@]}"; do
@@ -73,6 +74,9 @@ for m in "${ORDER[@]}"; do
       echo "train $(( $(date +%s) - t0 )) s" >> "$OUT/$m/wall_times.txt"
     fi
     cp "$RUNS/mot-r2/config.json" "$RUNS/mot-r2/summary.json" "$OUT/mot-r2/"
+  elif [ "$m" = edit-s0 ]; then
+    [ -f "$RUNS/clean_edit_corpus.jsonl" ] || python results/svamp_smollm2/make_edit_corpus.py "$RUNS/clean_edit_corpus.jsonl"
+    CFG=configs/svamp_edit_smollm2.yaml train_row "$m" --seed 0
   else
     train_row "$m" ${ARGS[$m]}
   fi
