@@ -76,7 +76,7 @@ for m in "${ORDER[@]}"; do
     cp "$RUNS/mot-r2/config.json" "$RUNS/mot-r2/summary.json" "$OUT/mot-r2/"
   elif [ "$m" = edit-s0 ]; then
     [ -f "$RUNS/clean_edit_corpus.jsonl" ] || python results/svamp_smollm2/make_edit_corpus.py "$RUNS/clean_edit_corpus.jsonl"
-    CFG=configs/svamp_edit_smollm2.yaml train_row "$m" --seed 0
+    CFG=configs/svamp_edit_smollm2.yaml train_row "$m" --seed 0 --data "$RUNS/clean_edit_corpus.jsonl"
   else
     train_row "$m" ${ARGS[$m]}
   fi
