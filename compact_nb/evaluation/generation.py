@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 import torch
-from ..data.core import Example, TaskKind, DataError
+from ..data.core import Example, TaskKind, DataError, INSTRUCTION
 from ..data.answers import extract_answer, answers_match
 from .records import check_records, open_records, append_records, close_records, summarize
 from .options import check_options, score_options, options_settings
@@ -194,6 +194,7 @@ class EvalConfig:
         _check(self.mode in ('generate', 'options'), f"mode must be generate or options, got {self.mode!r}")
         _check(self.template in ('ours', 'server'), f"template must be ours or server, got {self.template!r}")
         _check(self.instruction is None or bool(str(self.instruction).strip()), "instruction must not be empty (leave it out for the student prompt's)")
+        if self.instruction is not None and self.instruction.strip() == INSTRUCTION: self.instruction = None # the student prompt, recorded as such
         _check(self.concurrency >= 1, f"concurrency must be >= 1, got {self.concurrency}")
         _check(self.api_key_env is None or re.fullmatch(r'[A-Z_][A-Z0-9_]*', self.api_key_env) is not None,
                "api_key_env must be the NAME of an environment variable in capitals (like VLLM_API_KEY), not the key itself")
