@@ -23,21 +23,22 @@ evaluated() {
     "$OUT/$m/eval/summary.json" "$@" 2>/dev/null
 }
 
-# eval_generation RUN BENCHMARKS: answer the first 300 test questions of each benchmark (comma-separated) by generation.
+# eval_generation RUN BENCHMARKS [FOLDER [OPTION...]]: answer the first 300 test questions of each benchmark
+# (comma-separated) by generation, into $OUT/FOLDER (default: RUN), with any further `compact_nb eval` options.
 eval_generation() {
-  local m=$1 b=$2 t0
-  evaluated "$m" ${b//,/ } && return 0
+  local m=$1 b=$2 f=${3:-$1} t0
+  evaluated "$f" ${b//,/ } && return 0
   t0=$(date +%s)
-  compact_nb eval --model "$RUNS/$m" --benchmarks "$b" --limit 300 --batch-size 32 --out "$OUT/$m" --progress false
-  echo "eval $(( $(date +%s) - t0 )) s" >> "$OUT/$m/wall_times.txt"
+  compact_nb eval --model "$RUNS/$m" --benchmarks "$b" --limit 300 --batch-size 32 --out "$OUT/$f" --progress false "${@:4}"
+  echo "eval $(( $(date +%s) - t0 )) s" >> "$OUT/$f/wall_times.txt"
 }
 
-# eval_options RUN: CSQA and StrategyQA (first 300 each) by option scoring.
+# eval_options RUN [FOLDER [OPTION...]]: CSQA and StrategyQA (first 300 each) by option scoring, into $OUT/FOLDER.
 eval_options() {
-  local m=$1 t0
-  evaluated "$m" csqa@options strategyqa@options && return 0
+  local m=$1 f=${2:-$1} t0
+  evaluated "$f" csqa@options strategyqa@options && return 0
   t0=$(date +%s)
   compact_nb eval --model "$RUNS/$m" --benchmarks csqa,strategyqa --limit 300 --mode options --batch-size 16 \
-      --out "$OUT/$m" --progress false
-  echo "options $(( $(date +%s) - t0 )) s" >> "$OUT/$m/wall_times.txt"
+      --out "$OUT/$f" --progress false "${@:3}"
+  echo "options $(( $(date +%s) - t0 )) s" >> "$OUT/$f/wall_times.txt"
 }

@@ -39,22 +39,11 @@ declare -A ARGS=(
 # eval_label_format RUN: an SBS run asked in its own test-time format (the label task's instruction, read from the run's
 # config) into $OUT/<method>-label-s<seed>: generation on the three benchmarks, then option scoring, as the run's own row.
 eval_label_format() {
-  local m=$1 t0 out instr
-  out="$OUT/${m%-s*}-label-${m##*-}"
-  mkdir -p "$out"
+  local m=$1 f="${1%-s*}-label-${1##*-}" instr
+  mkdir -p "$OUT/$f"
   instr=$(python -c "import json,sys; print(json.load(open(sys.argv[1]))['method']['label_instruction'])" "$RUNS/$m/config.json")
-  if ! evaluated "${out#$OUT/}" svamp strategyqa csqa; then
-    t0=$(date +%s)
-    compact_nb eval --model "$RUNS/$m" --benchmarks svamp,strategyqa,csqa --limit 300 --batch-size 32 --out "$out" \
-        --progress false --instruction "$instr"
-    echo "eval $(( $(date +%s) - t0 )) s" >> "$out/wall_times.txt"
-  fi
-  if ! evaluated "${out#$OUT/}" csqa@options strategyqa@options; then
-    t0=$(date +%s)
-    compact_nb eval --model "$RUNS/$m" --benchmarks csqa,strategyqa --limit 300 --mode options --batch-size 16 --out "$out" \
-        --progress false --instruction "$instr"
-    echo "options $(( $(date +%s) - t0 )) s" >> "$out/wall_times.txt"
-  fi
+  eval_generation "$m" svamp,strategyqa,csqa "$f" --instruction "$instr"
+  eval_options "$m" "$f" --instruction "$instr"
 }
 ORDER=(compact-s0 uniform-s0 single-gpt-4o single-gemini-1.5-flash single-llama-3-70b single-human
        compact-s1 uniform-s1 compact-no-mi compact-no-cons compact-no-ppl mot
