@@ -27,6 +27,21 @@ def clean_wrong(text:str, wrong:str)->str:
     lines = [l for l in lines if not re.fullmatch(r'(Explanation|Solution|Answer)\s*:?', l)]
     return '\n'.join(lines).strip()
 
+def llama2_wrong()->dict:
+    "Llama-2-7b-chat's wrong round-0 SVAMP solutions (FAIR's student-error file), by question key."
+    return {question_key(r['question']): r for r in json.load(open(shared_data('fair/llama2_7b_svamp_false_round0.json')))}
+
+def wrong_path(question:str, wrong:dict):
+    "The cleaned Llama-2 solution for `question` (None without one, or when too little is left to read as a solution)."
+    r = wrong.get(question_key(question))
+    if r is None: return None
+    text = clean_wrong(r['student_wrong_pred'], str(r['student_wrong_final_answer']))
+    return text if len(text.split()) >= 5 else None
+
+def add_wrong(e, text:str):
+    "Add `text` to example `e` as the `llama-2-7b` rationale."
+    e.add(Rationale(BAD, text, meta={'source': 'FAIR llama2_7b_svamp_false_round0', 'wrong_final_answer': 'removed'}))
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('out')
@@ -36,19 +51,13 @@ def main(argv=None):
     exs, _ = load_eit('svamp', teachers=EIT, levels=(3,))
     exs, _ = filter_correct(exs)
     full = complete_examples(exs, EIT, n=None, seed=a.seed)
-    wrong = {question_key(r['question']): r for r in json.load(open(shared_data('fair/llama2_7b_svamp_false_round0.json')))}
-    pool = []
-    for e in full:
-        r = wrong.get(question_key(e.question))
-        if r is None: continue
-        text = clean_wrong(r['student_wrong_pred'], str(r['student_wrong_final_answer']))
-        if len(text.split()) < 5: continue # nothing left that reads as a solution
-        pool.append((e, text))
+    wrong = llama2_wrong()
+    pool = [(e, text) for e in full if (text := wrong_path(e.question, wrong))]
     random.Random(a.seed).shuffle(pool)
     chosen = sorted(pool[:a.n], key=lambda x: x[0].qid)
     out = []
     for e, text in chosen:
-        e.add(Rationale(BAD, text, meta={'source': 'FAIR llama2_7b_svamp_false_round0', 'wrong_final_answer': 'removed'}))
+        add_wrong(e, text)
         out.append(e)
     write_corpus(out, a.out)
     print(json.dumps({'eit_complete': len(full), 'with_wrong_llama2': sum(1 for e in full if question_key(e.question) in wrong),

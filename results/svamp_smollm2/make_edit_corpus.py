@@ -11,11 +11,10 @@ wrong solution to pair with. Train: configs/svamp_edit_smollm2.yaml.
 import argparse, json, sys
 from pathlib import Path
 from compact_nb.config import parse_config
-from compact_nb.data.core import Rationale, question_key, shared_data
 from compact_nb.data.corpus import write_corpus
 from compact_nb.train_config import TrainConfig, training_examples
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]/'svamp_bad_teacher'))
-from make_corpus import clean_wrong, BAD
+from make_corpus import llama2_wrong, wrong_path, add_wrong
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -23,15 +22,11 @@ def main(argv=None):
     p.add_argument('--config', default='configs/svamp_smollm2.yaml', help="the clean table's config (its 200 questions)")
     a = p.parse_args(argv)
     exs, teachers, _ = training_examples(parse_config(TrainConfig, [a.config]))
-    wrong = {question_key(r['question']): r for r in json.load(open(shared_data('fair/llama2_7b_svamp_false_round0.json')))}
-    paired = 0
+    wrong, paired = llama2_wrong(), 0
     for e in exs:
-        r = wrong.get(question_key(e.question))
-        if r is None: continue
-        text = clean_wrong(r['student_wrong_pred'], str(r['student_wrong_final_answer']))
-        if len(text.split()) < 5: continue # nothing left that reads as a solution
-        e.add(Rationale(BAD, text, meta={'source': 'FAIR llama2_7b_svamp_false_round0', 'wrong_final_answer': 'removed'}))
-        paired += 1
+        if text := wrong_path(e.question, wrong):
+            add_wrong(e, text)
+            paired += 1
     write_corpus(exs, a.out)
     print(json.dumps({'questions': len(exs), 'teachers': teachers, 'with_wrong_llama2': paired, 'out': a.out}))
 
