@@ -115,8 +115,12 @@ def question_text(question:str, # the question
     if not choices: return question.strip()
     return question.strip() + '\nAnswer choices: ' + ', '.join(f"({l}) {t}" for l,t in choices)
 
-def prompt_messages(question:str, choices=None, instruction:str=INSTRUCTION)->list:
+def prompt_messages(question:str, # the question
+                    choices=None, # optional [(label, text), ...]
+                    instruction:str|None=None # what the student is asked to do (None: `INSTRUCTION`)
+                   )->list:
     "Chat messages for one question (apply the student's chat template to these)."
+    if instruction is None: instruction = INSTRUCTION
     return [dict(role='user', content=f"{question_text(question, choices)}\n{instruction}")]
 
 def answer_suffix(gold:str)->str:

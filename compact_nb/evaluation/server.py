@@ -46,7 +46,7 @@ def request_body(ex:Example, # the question
     if template not in TEMPLATES: raise ValueError(f"template must be 'ours' or 'server', got {template!r}")
     body = dict(model=served_model, max_tokens=int(max_tokens), **GREEDY, **NEUTRAL_PENALTIES)
     if stop: body['stop'] = list(stop)
-    if template == 'server': return dict(body, messages=prompt_messages(ex.question, ex.choices, INSTRUCTION if instruction is None else instruction))
+    if template == 'server': return dict(body, messages=prompt_messages(ex.question, ex.choices, instruction))
     if tokenizer is None: raise ValueError("template 'ours' renders the prompt with the student's tokenizer: pass tokenizer=")
     return dict(body, prompt=prompt_text(tokenizer, ex.question, ex.choices, instruction), add_special_tokens=False)
 

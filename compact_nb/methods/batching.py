@@ -40,7 +40,7 @@ def prompt_text(tokenizer, # the student's tokenizer
                 instruction:str|None=None # what the student is asked to do (None: `INSTRUCTION`, the prompt every method trains on)
                )->str:
     "The prompt string: the student's chat template around the question and the instruction, generation prompt open."
-    msgs = prompt_messages(question, choices, INSTRUCTION if instruction is None else instruction)
+    msgs = prompt_messages(question, choices, instruction)
     if getattr(tokenizer, 'chat_template', None) is None: return msgs[0]['content'] + '\n'
     return tokenizer.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
 

@@ -11,7 +11,8 @@ OUT=results/svamp_bad_teacher
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 CFG=configs/svamp_bad_teacher_smollm2.yaml
 . results/rows.sh
-[ -f "$RUNS/bad_teacher_corpus.jsonl" ] || python results/svamp_bad_teacher/make_corpus.py "$RUNS/bad_teacher_corpus.jsonl"
+CORPUS=$RUNS/bad_teacher_corpus.jsonl
+[ -f "$CORPUS" ] || python results/svamp_bad_teacher/make_corpus.py "$CORPUS"
 
 declare -A ARGS=(
   [bad-uniform-s0]="--method uniform --seed 0"
@@ -35,7 +36,7 @@ ORDER=(bad-uniform-s0 bad-compact-s0 bad-mind-s0 bad-uniform-s1 bad-compact-s1 b
 
 for m in "${ORDER[@]}"; do
   [ -n "${ARGS[$m]+x}" ] || { echo "unknown run $m (one of ${!ARGS[*]})" >&2; exit 2; }
-  train_row "$m" ${ARGS[$m]}
+  train_row "$m" ${ARGS[$m]} --data "$CORPUS"   # the corpus built above, whatever RUNS is (the config names ../runs-svamp's)
   eval_generation "$m" svamp
 done
 python results/svamp_bad_teacher/alpha_on_bad.py $OUT/*/ > $OUT/alpha_on_bad.md
