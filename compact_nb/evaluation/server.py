@@ -6,7 +6,7 @@
 from __future__ import annotations
 import asyncio, json, os, sys, time, urllib.parse
 from pathlib import Path
-from ..data.core import Example, DataError, INSTRUCTION, prompt_messages
+from ..data.core import Example, DataError, prompt_messages
 from ..data.benchmarks import load_benchmark, BENCHMARKS
 from .records import check_records, open_records, append_records, close_records, summarize
 from .generation import (EvalConfig, MAX_NEW_TOKENS, DEFAULT_STOP, cut_at_stop, score_output,
