@@ -4,6 +4,7 @@
 # summary, metrics and α plot beside the records. Rerunnable: finished steps are skipped, killed ones resume.
 #   bash results/svamp_bad_teacher/run_table.sh                       # all runs
 #   bash results/svamp_bad_teacher/run_table.sh bad-mind-s0           # some of them
+#   TRAIN_ONLY=1 bash results/svamp_bad_teacher/run_table.sh bad-single-human   # train, do not evaluate
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 RUNS=${RUNS:-../runs-svamp}
@@ -28,15 +29,28 @@ declare -A ARGS=(
   [bad-single-gpt-4o]="--method single --method.teacher gpt-4o"
   [bad-mcckd-s0]="--method mcckd --seed 0"
   [bad-edit-s0]="--method edit --method.wrong_teachers llama-2-7b --seed 0"
+  [bad-single-llama-2-7b]="--method single --method.teacher llama-2-7b"
+  [bad-single-gemini-1.5-flash]="--method single --method.teacher gemini-1.5-flash"
+  [bad-single-llama-3-70b]="--method single --method.teacher llama-3-70b"
+  [bad-single-human]="--method single --method.teacher human"
+  [bad-mot]="(no training: the average of the five single-teacher runs, compact_nb mot)"
 )
+SINGLES=(gpt-4o gemini-1.5-flash llama-3-70b human llama-2-7b)
 ORDER=(bad-uniform-s0 bad-compact-s0 bad-mind-s0 bad-uniform-s1 bad-compact-s1 bad-mind-s1
        bad-uniform-s2 bad-compact-s2 bad-mind-s2 bad-compact-tau3-s0 bad-single-gpt-4o
-       bad-mcckd-s0 bad-edit-s0)
+       bad-mcckd-s0 bad-single-llama-2-7b bad-single-gemini-1.5-flash bad-single-llama-3-70b bad-single-human
+       bad-mot bad-edit-s0)
 [ $# -gt 0 ] && ORDER=("$@")
 
 for m in "${ORDER[@]}"; do
   [ -n "${ARGS[$m]+x}" ] || { echo "unknown run $m (one of ${!ARGS[*]})" >&2; exit 2; }
-  train_row "$m" ${ARGS[$m]} --data "$CORPUS"   # the corpus built above, whatever RUNS is (the config names ../runs-svamp's)
-  eval_generation "$m" svamp
+  if [ "$m" = bad-mot ]; then
+    mkdir -p "$OUT/$m"
+    [ -d "$RUNS/bad-mot/adapter" ] || compact_nb mot "${SINGLES[@]/#/$RUNS/bad-single-}" --out "$RUNS/bad-mot"
+    cp "$RUNS/bad-mot/config.json" "$OUT/bad-mot/"
+  else
+    train_row "$m" ${ARGS[$m]} --data "$CORPUS"   # the corpus built above, whatever RUNS is (the config names ../runs-svamp's)
+  fi
+  [ -n "${TRAIN_ONLY:-}" ] || eval_generation "$m" svamp
 done
 python results/svamp_bad_teacher/alpha_on_bad.py $OUT/*/ > $OUT/alpha_on_bad.md
