@@ -6,8 +6,9 @@ steps followed by the gold sentence, teaches).  It prints a markdown table, one 
 
     python results/svamp_bad_teacher/answer_follows_steps.py results/svamp_bad_teacher/bad-*/
 """
-import json, re, sys
+import re, sys
 from pathlib import Path
+from compact_nb.evaluation.records import read_records
 
 COMPUTED = re.compile(r'=\s*\$?(-?\d+(?:,\d{3})*(?:\.\d+)?)(?![\d]|[.,]\d)(?!\s*[-+*/×x]\s*\d)')
 # the whole number (no backtracking into its digits), and a result, not the first operand of an expression
@@ -17,7 +18,7 @@ def last_computed(output:str):
     nums = COMPUTED.findall(output.rsplit('The answer is', 1)[0])
     return float(nums[-1].replace(',', '')) if nums else None
 
-def follows(records:list)->tuple:
+def follows(records)->tuple:
     "(outputs whose last computed value is their answer, outputs with both a computed value and an answer)."
     hit = n = 0
     for r in records:
@@ -32,9 +33,9 @@ def follows(records:list)->tuple:
 def main(folders):
     print('| run | answer = last computed value | outputs that compute and answer | % |\n|---|---|---|---|')
     for f in folders:
-        p = Path(f)/'eval'/'svamp.jsonl'
-        if not p.exists(): continue
-        hit, n = follows([json.loads(l) for l in p.read_text().splitlines() if l.strip()])
+        recs = read_records(Path(f)/'eval'/'svamp.jsonl')
+        if not recs: continue
+        hit, n = follows(recs.values())
         print(f"| {Path(f).name} | {hit} | {n} | {100 * hit / n:.0f} |" if n else f"| {Path(f).name} | 0 | 0 | – |")
 
 if __name__ == '__main__': main(sys.argv[1:])

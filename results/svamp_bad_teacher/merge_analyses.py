@@ -9,7 +9,7 @@ A model name present in two folders must be the same model; the first folder's c
     python results/svamp_bad_teacher/merge_analyses.py results/svamp_bad_teacher/analysis-s0 \
         results/svamp_bad_teacher/analysis-s0-single-mot --out results/svamp_bad_teacher/analysis-s0-all
 """
-import argparse, json, math
+import argparse, json, math, sys
 from pathlib import Path
 from compact_nb.evaluation.analyze_cli import write_pca, write_mi
 
@@ -28,7 +28,7 @@ def merge_pca(runs:list, tol:float)->dict:
     first = runs[0][1]
     res = {k: first[k] for k in ('models', 'sets', 'layers', 'components', 'explained', 'shift', 'shift_full', 'centroid', 'last_layer')}
     res['models'] = list(res['models'])
-    base = first['models'][0]
+    base, specs = first['models'][0], dict(first['specs'])
     for path, d in runs[1:]:
         if d['models'][0] != base or d['specs'][base] != first['specs'][base]:
             fail(f"{path}: base {d['models'][0]}={d['specs'][d['models'][0]]}, {runs[0][0]} has {base}={first['specs'][base]}")
@@ -40,9 +40,10 @@ def merge_pca(runs:list, tol:float)->dict:
             fail(f"{path}: the base's PCA differs from {runs[0][0]}'s beyond {tol} (not the same basis)")
         for m in d['models'][1:]:
             if m in res['models']:
-                if d['specs'][m] != first['specs'].get(m, d['specs'][m]): fail(f"{path}: model name {m!r} names another model")
+                if d['specs'][m] != specs[m]: fail(f"{path}: model name {m!r} names another model")
                 continue
             res['models'].append(m)
+            specs[m] = d['specs'][m]
             for k in ('shift', 'shift_full', 'centroid', 'last_layer'): res[k][m] = d[k][m]
     return res
 
@@ -75,7 +76,8 @@ def main(argv=None):
                 merged_from=[str(p) for p in a.folders])
     files = write_pca(merge_pca(pca, a.tol), a.out, info)
     mi = [(p, json.loads((p/'mi_trajectories.json').read_text())) for p in a.folders if (p/'mi_trajectories.json').exists()]
-    if len(mi) == len(pca):
+    if len(mi) != len(pca): print(f"merge_analyses: MI trajectories in {len(mi)} of {len(pca)} folders: not merged", file=sys.stderr)
+    else:
         m0 = mi[0][1]
         files += write_mi(merge_mi(mi, a.tol), a.out, {k: v for k, v in m0.items() if k != 'trajectories'} | {'merged_from': info['merged_from']})
     for f in files: print(f)
