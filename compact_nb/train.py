@@ -14,9 +14,9 @@ from .methods.base import Method, METHOD_STATE, build_method, save_method, load_
 from .train_config import TrainConfig, training_examples, drop_unreasoned
 
 # %% auto #0
-__all__ = ['RESUME_FREE', 'MetricsFile', 'console_line', 'ConsoleProgress', 'EpochSeededSampler', 'MethodState', 'CompactTrainer',
-           'read_metrics', 'plot_alpha', 'load_run_student', 'last_checkpoint', 'weights_checksum', 'resume_conflicts',
-           'train', 'optimizer_steps', 'trainer_steps', 'cli_train']
+__all__ = ['RESUME_FREE', 'MetricsFile', 'console_line', 'ConsoleProgress', 'EpochSeededSampler', 'EpochSeededPermutation',
+           'MethodState', 'CompactTrainer', 'read_metrics', 'plot_alpha', 'load_run_student', 'last_checkpoint',
+           'weights_checksum', 'resume_conflicts', 'train', 'optimizer_steps', 'trainer_steps', 'cli_train']
 
 # %% ../nbs/10_train.ipynb #8e6c9b02
 class MetricsFile(TrainerCallback):
@@ -86,6 +86,19 @@ class EpochSeededSampler(LengthGroupedSampler):
         g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
         return iter(get_length_grouped_indices(self.lengths, self.batch_size, generator=g))
 
+class EpochSeededPermutation(torch.utils.data.Sampler):
+    "A plain shuffle (no length grouping) drawn from a generator seeded by (seed, epoch) only."
+    def __init__(self, n:int, # items
+                 seed:int=0): # the run's seed
+        self.n, self.seed, self.epoch = n, seed, 0
+
+    def set_epoch(self, epoch:int): self.epoch = int(epoch)
+    def __len__(self): return self.n
+
+    def __iter__(self):
+        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        return iter(torch.randperm(self.n, generator=g).tolist())
+
 # %% ../nbs/10_train.ipynb #527b9f5f
 def _mean(values)->float:
     "Mean of logged values (floats or 0-dim tensors), NaNs (a teacher absent from a batch) left out."
@@ -123,6 +136,7 @@ class CompactTrainer(Trainer):
     def _get_train_sampler(self, train_dataset=None):
         "Length-grouped sampling over our features' `length` (Trainer's own sampler otherwise)."
         ds = self.train_dataset if train_dataset is None else train_dataset
+        if self.data_order == 'shuffled': return EpochSeededPermutation(len(ds), seed=self.args.seed)
         if self.args.train_sampling_strategy == 'group_by_length' and len(ds) and 'length' in ds[0]:
             n, lengths = self.args.train_batch_size * self.args.gradient_accumulation_steps, [f['length'] for f in ds]
             if self.data_order == 'global': return LengthGroupedSampler(n, lengths=lengths)
@@ -210,10 +224,20 @@ def weights_checksum(model)->float:
 # %% ../nbs/10_train.ipynb #cf314122
 RESUME_FREE = ('name', 'runs_dir', 'resume', 'logging_steps', 'save_steps', 'save_total_limit', 'report_to', 'progress_every', 'imports')
 
+def _with_defaults(old:dict, defaults:dict|None)->dict:
+    "`old` with the options it lacks — added to compact_nb after it ran, so it ran with their defaults — filled in."
+    if not defaults: return old
+    out = {**{k: v for k, v in defaults.items() if k not in old}, **old}
+    m, dm = old.get('method'), defaults.get('method')
+    if isinstance(m, dict) and isinstance(dm, dict) and m.get('name') == dm.get('name'): out['method'] = {**dm, **m}
+    return out
+
 def resume_conflicts(old:dict, # the run's saved config.json
-                     new:dict # the config about to run (`config_dict`)
+                     new:dict, # the config about to run (`config_dict`)
+                     defaults:dict|None=None # every option's default (its method's under 'method'): an option `old` lacks counts as its default
                     )->list:
     "The options that differ between a run's saved config and a new one, leaving out those a resume may change."
+    old = _with_defaults(old, defaults)
     keys = (set(old) | set(new)) - set(RESUME_FREE) - {'teachers', 'data_report'}
     return sorted(k for k in keys if old.get(k) != new.get(k))
 
@@ -235,7 +259,10 @@ def _training_arguments(cfg:TrainConfig, run:Path):
         logging_steps=cfg.logging_steps, save_steps=cfg.save_steps, save_total_limit=cfg.save_total_limit,
         seed=cfg.seed, data_seed=cfg.seed, report_to=cfg.report_to, remove_unused_columns=False,
         train_sampling_strategy='group_by_length', use_cpu=cfg.device == 'cpu' or not (gpu or cfg.device == 'mps'),
-        bf16=dtype == 'bfloat16', fp16=dtype == 'float16', disable_tqdm=True, dataloader_num_workers=0)
+        bf16=dtype == 'bfloat16', fp16=dtype == 'float16', disable_tqdm=True, dataloader_num_workers=0,
+        lr_scheduler_type={'linear': 'linear', 'constant': 'constant_with_warmup'}[cfg.lr_scheduler],
+        gradient_checkpointing=cfg.gradient_checkpointing,
+        gradient_checkpointing_kwargs={'use_reentrant': False} if cfg.gradient_checkpointing else None)
 
 def _train_loss(metrics_path)->float:
     "Mean per-step training loss over every step in `metrics.jsonl` (resumed runs included)."
@@ -248,7 +275,10 @@ def _check_resume(run:Path, saved:dict):
     old = run/'config.json'
     if not old.exists(): return
     before = json.loads(old.read_text())
-    conflicts = resume_conflicts(before, saved)
+    from compact_nb.config import config_dict
+    from compact_nb.methods.base import method_config
+    defaults = {**config_dict(TrainConfig()), 'method': config_dict(method_config(saved['method']['name']))}
+    conflicts = resume_conflicts(before, saved, defaults)
     if conflicts and (last_checkpoint(run) or (run/'summary.json').exists()):
         diff = '; '.join(f"{k}: {before.get(k)!r} -> {saved.get(k)!r}" for k in conflicts)
         raise ValueError(f"{run} holds a run with another config ({diff}). Resuming would mix the two: use another "

@@ -25,7 +25,7 @@ class TrainConfig:
     name:str='toy-compact' # run name: the run folder is <runs_dir>/<name>
     runs_dir:str='runs' # parent folder of run folders
     student:str='smollm2-135m' # hub id, local folder, .gguf file, or 'smollm2-135m' (offline default) / 'tiny' (test model)
-    data:str='toy' # 'toy' (procedural testbed), 'eit:<svamp|strategyqa|math|gsm8k|csqa>', 'fair:svamp' / 'fair:svamp:all' (FAIR's committee data: peer-accepted / all rationales, with mistake feedback), or a corpus .jsonl path
+    data:str='toy' # 'toy' (procedural testbed), 'eit:<svamp|strategyqa|math|gsm8k|csqa>', 'fair:svamp' / 'fair:svamp:all' (FAIR's committee data: peer-accepted / all rationales, with mistake feedback), or a corpus file: .jsonl (data/02_corpus) or the COMPACT authors' .json list of {Question, CoT, Answer}
     teachers:list[str]|None=None # teacher names in path order (None: every teacher the data has)
     levels:list[int]=field(default_factory=lambda: [3]) # EIT granularity levels to load
     n_questions:int|None=None # keep this many questions (with a correct rationale from every teacher); None: all
@@ -43,9 +43,11 @@ class TrainConfig:
     lr:float=2e-4 # peak learning rate
     warmup_ratio:float=0.05 # fraction of steps of linear warm-up
     weight_decay:float=0.0 # AdamW weight decay
+    lr_scheduler:Literal['linear', 'constant']='linear' # after the warm-up: linear decay to 0 (Trainer's default) or a constant rate (the COMPACT authors' recipe)
+    gradient_checkpointing:bool=False # recompute activations in the backward pass: less memory, about a third more compute
     max_length:int=512 # longest path in tokens (the rationale is cut, never the answer suffix)
     seed:int=0 # training seed (LoRA init, data order, dropout)
-    data_order:Literal['seeded', 'global']='seeded' # 'seeded': batches from (seed, epoch), exact on resume; 'global': Trainer's global random state (runs made before 2026-12)
+    data_order:Literal['seeded', 'global', 'shuffled']='seeded' # 'seeded': length-grouped batches from (seed, epoch), exact on resume; 'global': Trainer's global random state (runs made before 2026-12); 'shuffled': a plain permutation from (seed, epoch), no length grouping (the COMPACT authors' loader)
     save_steps:int=50 # checkpoint every this many steps
     save_total_limit:int=2 # checkpoints to keep
     logging_steps:int=1 # log (and write metrics.jsonl) every this many steps

@@ -10,7 +10,8 @@ from .core import Example, Rationale, TaskKind, DataError, question_key, multi_t
 from .answers import gold_answer, infer_kind
 
 # %% auto #0
-__all__ = ['write_corpus', 'corpus_lines', 'parse_choices', 'parse_gold', 'parse_rationale', 'parse_record', 'read_corpus']
+__all__ = ['write_corpus', 'corpus_lines', 'parse_choices', 'parse_gold', 'parse_rationale', 'parse_record', 'read_corpus',
+           'read_authors_json']
 
 # %% ../../nbs/data/02_corpus.ipynb #dcf5b173
 def write_corpus(examples, # iterable of `Example`
@@ -162,11 +163,12 @@ def _warn_repeats(examples:list, lines:dict, path):
                   f"at line {lines[id(e)]}); training uses each teacher's first rationale of a question", stacklevel=3)
 
 # %% ../../nbs/data/02_corpus.ipynb #e2068c65
-def read_corpus(path, # a corpus `.jsonl` file
+def read_corpus(path, # a corpus `.jsonl` file (or the COMPACT authors' `.json`)
                 teachers=None # if given, the teachers whose rationales to keep; each must have at least one
                )->list:
     "Read and validate a corpus file into a list of `Example`s."
     path = Path(path)
+    if path.suffix == '.json': return read_authors_json(path, teachers=teachers) # the COMPACT authors' format (below)
     if isinstance(teachers, str): teachers = [teachers]
     wanted = list(dict.fromkeys(str(t).strip() for t in teachers)) if teachers else None
     out, seen, lines, spellings = [], {}, {}, {}
@@ -192,3 +194,52 @@ def read_corpus(path, # a corpus `.jsonl` file
     _warn_repeats(out, lines, path)
     multi_teacher_questions(out, wanted, where=str(path))
     return out
+
+# %% ../../nbs/data/02_corpus.ipynb #4c01e9ed
+_AUTHORS_KEYS = ('Question', 'CoT', 'Answer')
+
+def _authors_record(d, i:int, path, names:list|None)->Example:
+    "One record of the authors' JSON as an `Example` (`i` counts from 1)."
+    where = f"record {i}"
+    if not isinstance(d, dict): raise DataError(f"{where}: expected an object, got {type(d).__name__}", path)
+    unknown = [k for k in d if k not in _AUTHORS_KEYS]
+    if unknown: raise DataError(f"{where}: unknown field {unknown[0]!r} (expected {', '.join(_AUTHORS_KEYS)})", path)
+    for k in _AUTHORS_KEYS:
+        if d.get(k) is None: raise DataError(f"{where}: missing field {k!r}", path)
+    q, cots, answer = d['Question'], d['CoT'], d['Answer']
+    if not isinstance(q, str) or not q.strip(): raise DataError(f"{where}: field 'Question' must be non-empty text", path)
+    if not isinstance(cots, list) or not all(isinstance(c, str) for c in cots):
+        raise DataError(f"{where}: field 'CoT' must be a list of texts, got {json.dumps(cots)[:60]}", path)
+    if names is not None and len(cots) > len(names):
+        raise DataError(f"{where}: {len(cots)} CoT texts but only {len(names)} teacher names {names}", path)
+    if isinstance(answer, bool) or not isinstance(answer, (str, int, float)):
+        raise DataError(f"{where}: field 'Answer' must be text or a number, got {type(answer).__name__}", path)
+    try: kind = infer_kind(str(answer).strip(), None)
+    except ValueError as e: raise DataError(f"{where}: {e}", path) from None
+    ex = Example(q.strip(), parse_gold(answer, kind, None, path, where), kind, qid=f"{Path(path).stem}-{i}", source=f"{path}:{where}")
+    for j, text in enumerate(cots):
+        if not text.strip(): raise DataError(f"{where}: CoT {j} is empty", path)
+        ex.add(Rationale(names[j] if names else f"cot{j}", text))
+    return ex
+
+def read_authors_json(path, # a `.json` file: a list of {Question, CoT: [...], Answer}
+                      names=None, # teacher names of the CoT positions (default cot0, cot1, ...)
+                      teachers=None # if given, keep only these teachers' rationales
+                     )->list:
+    "Read and validate the COMPACT authors' JSON format into a list of `Example`s."
+    path = Path(path)
+    text = '\n'.join(t for _, t in corpus_lines(path))
+    try: data = json.loads(text)
+    except json.JSONDecodeError as e: raise DataError(f"malformed JSON ({e.msg} at line {e.lineno}, column {e.colno})", path) from None
+    if not isinstance(data, list): raise DataError(f"expected a JSON list of {{Question, CoT, Answer}} records, got {type(data).__name__}", path)
+    if not data: raise DataError("no records", path)
+    names = [str(n).strip() for n in names] if names else None
+    exs = [_authors_record(d, i, path, names) for i, d in enumerate(data, 1)]
+    if teachers:
+        keep = {str(t).strip() for t in ([teachers] if isinstance(teachers, str) else teachers)}
+        present = {t for e in exs for t in e.rationales}
+        missing = [t for t in keep if t not in present]
+        if missing: raise DataError(f"teacher {missing[0]!r} has no rationale in {path.name}; teachers present: {sorted(present)}", path)
+        for e in exs: e.rationales = {t: rs for t, rs in e.rationales.items() if t in keep}
+    multi_teacher_questions(exs, None, where=str(path))
+    return exs

@@ -9,8 +9,8 @@ import torch
 from .scores import student_forward, token_view, label_logprobs, path_scores, SCORE_NAMES
 
 # %% auto #0
-__all__ = ['zscore', 'masked_softmax', 'compact_alpha', 'Weighting', 'CompactWeighting', 'UniformWeighting', 'SingleTeacher',
-           'answer_kl', 'mcon_from_kl', 'answer_logprobs', 'path_sft', 'forward_paths', 'compact_loss',
+__all__ = ['READING_BETAS', 'zscore', 'masked_softmax', 'compact_alpha', 'Weighting', 'CompactWeighting', 'UniformWeighting',
+           'SingleTeacher', 'answer_kl', 'mcon_from_kl', 'answer_logprobs', 'path_sft', 'forward_paths', 'compact_loss',
            'logs_to_floats', 'CompactConfig', 'Compact']
 
 # %% ../../nbs/methods/03_compact.ipynb #b4fc69ae
@@ -186,14 +186,19 @@ from dataclasses import dataclass
 from typing import Literal
 from .base import Method, MethodConfig, register_method
 from .batching import PathCollator
+from .compact_authors import AuthorsCollator, authors_loss
+
+READING_BETAS = {'ours': (1., 1., 1.), 'authors': (1., 1., .5)} # eq. 7's betas when a run names none
+_PAPER_SWITCHES = dict(sft_reduction='mean', cons_at='rationale', cons_softmax='others', answer_span='suffix', info_gold='all')
 
 @dataclass
 class CompactConfig(MethodConfig):
     "COMPACT: per-question teacher weights from the student's own scores (eq. 7), SFT + answer consistency (eqs. 8-11)."
     name:str='compact' # registered name
-    betas:tuple[float, float, float]=(1., 1., 1.) # weights of z(S_MI), z(S_cons), -z(S_PPL) in eq. 7 (0 ablates a score)
+    reading:Literal['ours', 'authors']='ours' # 'ours': compact_nb's reading of the paper; 'authors': the rules of the authors' released training code (methods/03a_compact_authors)
+    betas:tuple[float, float, float]|None=None # weights of z(S_MI), z(S_cons), -z(S_PPL) in eq. 7 (0 ablates a score); none: the reading's, (1, 1, 1) ours, (1, 1, 0.5) the authors'
     tau:float=1.0 # softmax temperature of eq. 7
-    mcon_weight:float=0.1 # lambda of eq. 10 (0: no MCon)
+    mcon_weight:float=0.1 # lambda of eq. 10 (0: no MCon); in the authors' reading, the weight of the pairwise KL
     thinking_eps:float=0.1 # weight of non-thinking tokens in S_MI (eq. 3)
     sft_reduction:Literal['mean', 'sum']='mean' # per-token mean of a path's loss, or the paper's token sum (eq. 8)
     cons_at:Literal['rationale', 'eos']='rationale' # where v_k of eq. 4 is read: last rationale token or eos
@@ -203,23 +208,32 @@ class CompactConfig(MethodConfig):
 
     def __post_init__(self):
         super().__post_init__()
+        if self.reading not in READING_BETAS: raise ValueError(f"reading must be one of {sorted(READING_BETAS)}, got {self.reading!r}")
+        if self.betas is None: self.betas = READING_BETAS[self.reading]
         if not self.tau > 0: raise ValueError(f"tau must be > 0, got {self.tau}")
         if any(b < 0 for b in self.betas): raise ValueError(f"betas must be >= 0 (0 ablates a score), got {self.betas}")
         if self.mcon_weight < 0: raise ValueError(f"mcon_weight must be >= 0, got {self.mcon_weight}")
         if not 0 <= self.thinking_eps <= 1: raise ValueError(f"thinking_eps must be in [0, 1], got {self.thinking_eps}")
+        if self.reading == 'authors':
+            set_ = [f"{k}={getattr(self, k)!r}" for k, v in _PAPER_SWITCHES.items() if getattr(self, k) != v]
+            if set_: raise ValueError(f"reading 'authors' fixes every rule of its own: {', '.join(set_)} belongs to "
+                                      f"compact_nb's reading (leave it at its default, or use reading 'ours')")
 
 @register_method(CompactConfig)
 class Compact(Method):
-    "COMPACT: the three scores -> alpha, the fused SFT + MCon loss, from one forward."
+    "COMPACT: the three scores -> alpha, the fused SFT + MCon loss, from one forward (either reading)."
     def __init__(self, config, teachers):
         super().__init__(config, teachers)
         self.weighting = CompactWeighting(self.teachers, betas=config.betas, tau=config.tau)
 
     def collator(self, tokenizer, teachers, max_length=None):
         c = self.config
+        if c.reading == 'authors': return AuthorsCollator(tokenizer, teachers, max_length=max_length)
         return PathCollator(tokenizer, teachers, max_length=max_length, answer_span=c.answer_span, info_gold=c.info_gold)
 
     def loss(self, model, batch):
         c = self.config
+        if c.reading == 'authors':
+            return authors_loss(model, batch, betas=c.betas, tau=c.tau, lam=c.mcon_weight, eps=c.thinking_eps)
         return compact_loss(model, batch, self.weighting, lam=c.mcon_weight, sft_reduction=c.sft_reduction,
                             mi_eps=c.thinking_eps, cons_at=c.cons_at, cons_softmax=c.cons_softmax)

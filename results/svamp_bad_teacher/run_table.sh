@@ -33,13 +33,16 @@ declare -A ARGS=(
   [bad-single-gemini-1.5-flash]="--method single --method.teacher gemini-1.5-flash"
   [bad-single-llama-3-70b]="--method single --method.teacher llama-3-70b"
   [bad-single-human]="--method single --method.teacher human"
+  [bad-compact-authors-s0]="--method.reading authors --seed 0"
+  [bad-compact-authors-s1]="--method.reading authors --seed 1"
+  [bad-compact-authors-s2]="--method.reading authors --seed 2"
   [bad-mot]="(no training: the average of the five single-teacher runs, compact_nb mot)"
 )
 SINGLES=(gpt-4o gemini-1.5-flash llama-3-70b human llama-2-7b)
 ORDER=(bad-uniform-s0 bad-compact-s0 bad-mind-s0 bad-uniform-s1 bad-compact-s1 bad-mind-s1
        bad-uniform-s2 bad-compact-s2 bad-mind-s2 bad-compact-tau3-s0 bad-single-gpt-4o
        bad-mcckd-s0 bad-single-llama-2-7b bad-single-gemini-1.5-flash bad-single-llama-3-70b bad-single-human
-       bad-mot bad-edit-s0)
+       bad-mot bad-edit-s0 bad-compact-authors-s0 bad-compact-authors-s1 bad-compact-authors-s2)
 [ $# -gt 0 ] && ORDER=("$@")
 
 for m in "${ORDER[@]}"; do
