@@ -27,7 +27,8 @@ def test_sbs_trains_from_the_cli(tmp_path, choice):
     s, cfg, m = finished(tmp_path / 'sbs')
     from compact_nb.methods.sbs import LABEL_INSTRUCTION
     assert cfg['method'] == {'name': 'sbs', 'rationale_weight': 0.3, 'teacher_choice': choice,
-                             'label_instruction': LABEL_INSTRUCTION, 'sft_reduction': 'mean'}
+                             'label_instruction': LABEL_INSTRUCTION, 'sft_reduction': 'mean', 'reading': 'answer',
+                             'equation_teacher': 'human'}
     assert s['method'] == 'sbs' and s['steps'] == 2 and [x['step'] for x in m] == [1, 2]
     assert (tmp_path / 'sbs' / 'adapter' / 'adapter_model.safetensors').exists()
     for x in m: # the logged loss is the mixture of the logged task losses (one micro-batch per step)
@@ -43,7 +44,7 @@ def test_mcckd_trains_from_the_cli(tmp_path):
     assert r.stderr.count('mcckd diversity filter (2-gram Jaccard > 0.6') == 1 # the filter's report, printed once
     s, cfg, m = finished(tmp_path / 'mcc')
     assert cfg['method'] == {'name': 'mcckd', 'kl_weight': 0.5, 'ngram': 2, 'max_overlap': 0.6, 'min_paths': 2,
-                             'answer_span': 'gold', 'sft_reduction': 'mean'}
+                             'answer_span': 'gold', 'sft_reduction': 'mean', 'smooth': 0.0}
     assert s['method'] == 'mcckd' and s['steps'] == 2 and [x['step'] for x in m] == [1, 2]
     for x in m:
         assert x['kl'] > 0 and x['sft'] > 0

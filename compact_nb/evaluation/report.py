@@ -13,8 +13,8 @@ from ..config import parse_config, leading_folders, command_error
 
 # %% auto #0
 __all__ = ['ID_BENCHMARKS', 'OOD_BENCHMARKS', 'DISPLAY', 'run_results', 'seed_group', 'results_table', 'answers_table',
-           'exact_sign_p', 'sign_test', 'paired_sign_test', 'paired_table', 'seed_paired_table', 'ReportConfig',
-           'report_argv', 'report_text', 'cli_report']
+           'exact_sign_p', 'sign_test', 'paired_sign_test', 'paired_table', 'seed_pair_tests', 'seed_paired_table',
+           'holm', 'holm_table', 'ReportConfig', 'report_argv', 'report_text', 'cli_report']
 
 # %% ../../nbs/evaluation/03_report.ipynb #c05e7cf6
 ID_BENCHMARKS = ('math500', 'gsm8k', 'svamp')
@@ -191,14 +191,13 @@ def paired_table(ref, # the reference run folder (e.g. COMPACT seed 0)
     return '\n'.join(lines + ['', f"Cells: questions only {Path(ref).name} got right vs questions only the row's run got right "
                                    "(exact two-sided sign test p on those)."])
 
-# %% ../../nbs/evaluation/03_report.ipynb #b39cc6cd
-def seed_paired_table(runs, # run folders holding both groups' seeds (others are ignored)
-                      a:str, # group A: a run name without its seed suffix (`compact` for compact-s0, compact-s1, ...)
-                      b:str, # group B
-                      benchmarks=None, # columns (default: every benchmark both groups have, ID then OOD then others)
-                      names:dict|None=None # group -> label, as in `results_table`
-                     )->str:
-    "Sign tests of A against B per seed both have, and pooled over those seeds (discordant counts summed)."
+# %% ../../nbs/evaluation/03_report.ipynb #fbabd66c
+def seed_pair_tests(runs, # run folders holding both groups' seeds (others are ignored)
+                    a:str, # group A: a run name without its seed suffix
+                    b:str, # group B
+                    benchmarks=None # benchmarks (default: every benchmark both groups have, ID then OOD then others)
+                   )->dict:
+    "The sign tests of A against B per shared seed and benchmark (a `sign_test` dict, None without records, 'other' on other questions), and pooled counts."
     groups = {g: {seed: path for seed, path, _ in rows} for g, rows in _group(runs).items()}
     for g in (a, b):
         if g not in groups: raise DataError(f"no run of group {g!r} among the runs (groups: {sorted(groups)})")
@@ -208,25 +207,74 @@ def seed_paired_table(runs, # run folders holding both groups' seeds (others are
     common = set.intersection(*(set(r) for r in recs.values()))
     if benchmarks is None:
         benchmarks = [x for x in ID_BENCHMARKS + OOD_BENCHMARKS if x in common] + sorted(common - set(ID_BENCHMARKS) - set(OOD_BENCHMARKS))
-    la, lb = ((names or {}).get(g, g) for g in (a, b))
-    lines, pooled = [f"| {la} vs {lb} | " + ' | '.join(_label(x) for x in benchmarks) + ' |', '|---' * (len(benchmarks) + 1) + '|'], {}
+    tests, pooled = {}, {}
     for s in seeds:
-        cells = []
         for x in benchmarks:
             ra, rb = recs[(a, s)].get(x), recs[(b, s)].get(x)
-            if ra is None or rb is None: cells.append('–'); continue
+            if ra is None or rb is None: tests[(s, x)] = None; continue
             try: t = sign_test(ra, rb)
-            except ValueError: cells.append('other questions'); continue
+            except ValueError: tests[(s, x)] = 'other'; continue
+            tests[(s, x)] = t
             acc = pooled.setdefault(x, [0, 0, 0])
             acc[0] += t['only_a']; acc[1] += t['only_b']; acc[2] += 1
-            cells.append(f"{t['only_a']} vs {t['only_b']} (p = {t['p']:.2g})")
-        lines.append(f"| seed {s} | " + ' | '.join(cells) + ' |')
+    return dict(seeds=seeds, benchmarks=list(benchmarks), tests=tests, pooled=pooled,
+                alone=sorted(set(groups[a]) ^ set(groups[b]), key=str))
+
+def seed_paired_table(runs, # run folders holding both groups' seeds (others are ignored)
+                      a:str, # group A: a run name without its seed suffix (`compact` for compact-s0, compact-s1, ...)
+                      b:str, # group B
+                      benchmarks=None, # columns (default: every benchmark both groups have, ID then OOD then others)
+                      names:dict|None=None # group -> label, as in `results_table`
+                     )->str:
+    "Sign tests of A against B per seed both have, and pooled over those seeds (discordant counts summed)."
+    r = seed_pair_tests(runs, a, b, benchmarks)
+    la, lb = ((names or {}).get(g, g) for g in (a, b))
+    lines = [f"| {la} vs {lb} | " + ' | '.join(_label(x) for x in r['benchmarks']) + ' |', '|---' * (len(r['benchmarks']) + 1) + '|']
+    show = lambda t: '–' if t is None else 'other questions' if t == 'other' else f"{t['only_a']} vs {t['only_b']} (p = {t['p']:.2g})"
+    for s in r['seeds']: lines.append(f"| seed {s} | " + ' | '.join(show(r['tests'][(s, x)]) for x in r['benchmarks']) + ' |')
+    pooled = r['pooled']
     cells = [f"{pooled[x][0]} vs {pooled[x][1]} (p = {exact_sign_p(*pooled[x][:2]):.2g}; {pooled[x][2]} seed{'s' * (pooled[x][2] != 1)})" if x in pooled else '–'
-             for x in benchmarks]
+             for x in r['benchmarks']]
     lines.append('| pooled | ' + ' | '.join(cells) + ' |')
-    alone = sorted((set(groups[a]) ^ set(groups[b])), key=str)
     note = f"Cells: questions only {la} got right vs only {lb} (exact two-sided sign test p); pooled: the seed pairs' counts added."
-    return '\n'.join(lines + ['', note + (f" Seeds {alone} are in one group only and left out." if alone else '')])
+    return '\n'.join(lines + ['', note + (f" Seeds {r['alone']} are in one group only and left out." if r['alone'] else '')])
+
+# %% ../../nbs/evaluation/03_report.ipynb #7d433524
+def holm(ps # p-values of one family of tests
+        )->list:
+    "Holm's step-down adjusted p-values, in the order given."
+    ps = [float(p) for p in ps]
+    m, out, run = len(ps), [0.] * len(ps), 0.
+    for rank, i in enumerate(sorted(range(m), key=lambda i: ps[i])):
+        run = max(run, min(1., (m - rank) * ps[i]))
+        out[i] = run
+    return out
+
+# %% ../../nbs/evaluation/03_report.ipynb #03007ad4
+def holm_table(runs, # run folders holding the groups' seeds
+               versus, # comparisons 'GROUP_A:GROUP_B' (the family)
+               benchmarks=None, # benchmarks (default: each comparison's shared ones)
+               names:dict|None=None, # group -> label
+               per_seed:bool=False # also put every seed pair's test into the family
+              )->str:
+    "Markdown table of the comparisons' sign tests with Holm-adjusted p beside the raw p, over all of them as one family."
+    rows = []
+    for v in versus:
+        a, b = (g.strip() for g in v.split(':'))
+        r = seed_pair_tests(runs, a, b, benchmarks)
+        label = ' vs '.join((names or {}).get(g, g) for g in (a, b))
+        for x in r['benchmarks']:
+            if per_seed:
+                for s in r['seeds']:
+                    t = r['tests'][(s, x)]
+                    if isinstance(t, dict): rows.append((label, _label(x), f"seed {s}", t['only_a'], t['only_b'], t['p']))
+            if x in r['pooled']:
+                oa, ob, n = r['pooled'][x]
+                rows.append((label, _label(x), f"pooled ({n} seed{'s' * (n != 1)})", oa, ob, exact_sign_p(oa, ob)))
+    adj = holm([r[-1] for r in rows])
+    lines = ['| comparison | benchmark | seeds | discordant | p | Holm p |', '|---|---|---|---|---|---|']
+    lines += [f"| {c} | {x} | {s} | {oa} vs {ob} | {p:.2g} | {h:.2g} |" for (c, x, s, oa, ob, p), h in zip(rows, adj)]
+    return '\n'.join(lines + ['', f"Holm's correction over the {len(rows)} tests of this table."])
 
 # %% ../../nbs/evaluation/03_report.ipynb #4ada6ecd
 @dataclass
@@ -242,6 +290,7 @@ class ReportConfig:
     versus:list[str]=field(default_factory=list) # seed-matched sign tests GROUP_A:GROUP_B (e.g. compact:uniform): per seed both groups have, and pooled; comma-separated or repeated
     name:list[str]=field(default_factory=list) # row labels, GROUP=LABEL (e.g. uniform=Direct Avg); comma-separated or repeated
     names:str|None=None # JSON file of group -> row label (--name overrides it)
+    holm:bool=False # add a table of the --versus comparisons' pooled tests with Holm-corrected p beside the raw ones (see holm_table)
 
     def __post_init__(self):
         if not 0 <= self.digits <= 10: raise ValueError(f"digits must be between 0 and 10, got {self.digits}")
@@ -309,6 +358,7 @@ def report_text(cfg:ReportConfig # the command's options
     for v in cfg.versus:
         a, b = (g.strip() for g in v.split(':'))
         table += '\n\n' + seed_paired_table(runs, a, b, benchmarks=cfg.benchmarks, names=names)
+    if cfg.holm and cfg.versus: table += '\n\n' + holm_table(runs, cfg.versus, benchmarks=cfg.benchmarks, names=names)
     return table
 
 # %% ../../nbs/evaluation/03_report.ipynb #1ab469f0

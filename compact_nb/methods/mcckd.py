@@ -15,7 +15,7 @@ from .compact import answer_kl, answer_logprobs, forward_paths
 
 # %% auto #0
 __all__ = ['ngram_set', 'jaccard', 'diverse_paths', 'DiversityReport', 'diversity_filter', 'diversity_report', 'pair_kl',
-           'mcckd_loss', 'MccKdConfig', 'MccKd']
+           'smooth_logprobs', 'smoothing_share', 'mcckd_loss', 'MccKdConfig', 'MccKd']
 
 # %% ../../nbs/methods/09_mcckd.ipynb #faf780d2
 _TOKEN = re.compile(r"\w+|[^\w\s]")
@@ -109,11 +109,26 @@ def pair_kl(kl:torch.Tensor, # [B, K, K] KL(P^k || P^j) from `answer_kl`
     n = pair.sum((1, 2))
     return (sym * pair).sum((1, 2)) / n.clamp_min(1), n > 0
 
+# %% ../../nbs/methods/09_mcckd.ipynb #7734b493
+def smooth_logprobs(logp:torch.Tensor, # [..., V] log-probabilities
+                    eps:float # the floor added to every probability (MCC-KD's current release: 7e-5)
+                   )->torch.Tensor:
+    "log of MCC-KD's released smoothing, (p + eps) / (sum_v (p_v + eps) + eps), over the last dimension."
+    p = logp.exp() + eps
+    return (p / (p.sum(-1, keepdim=True) + eps)).log()
+
+def smoothing_share(vocab:int, # V, the vocabulary size
+                    eps:float=7e-5 # the floor
+                   )->float:
+    "The fraction of a smoothed distribution that is the added floor: V eps / (1 + (V + 1) eps)."
+    return vocab * eps / (1 + (vocab + 1) * eps)
+
 # %% ../../nbs/methods/09_mcckd.ipynb #c22961dc
 def mcckd_loss(model, # the student
                batch:dict, # from `PathCollator`
                kl_weight:float=0.1, # lambda of the bidirectional answer KL
                sft_reduction:str='mean', # per-path 'mean' or 'sum' of token losses
+               smooth:float=0., # floor added to each answer distribution before the KL (0: none; 7e-5: MCC-KD's current release)
                return_details:bool=False # also return per-path SFT [B, K], the pair KLs [B, K, K] and D [B]
               ):
     "`(loss, logs[, details])`: mean SFT over the present paths + kl_weight x mean pairwise bidirectional answer KL."
@@ -123,7 +138,10 @@ def mcckd_loss(model, # the student
     view, logp, sft, _ = forward_paths(model, batch, sft_reduction)
     m = pm.to(sft.dtype)
     sft_q = (sft * m).sum(1) / m.sum(1).clamp_min(1)
-    kl = answer_kl(*answer_logprobs(logp, view, B, K)) if K > 1 else torch.zeros(B, K, K, dtype=sft.dtype, device=sft.device)
+    if K > 1:
+        lp, am = answer_logprobs(logp, view, B, K)
+        kl = answer_kl(smooth_logprobs(lp, smooth) if smooth else lp, am)
+    else: kl = torch.zeros(B, K, K, dtype=sft.dtype, device=sft.device)
     d, has = pair_kl(kl, pm)
     h = has.to(sft.dtype)
     kl_mean = (d * h).sum() / h.sum().clamp_min(1)
@@ -145,9 +163,11 @@ class MccKdConfig(MethodConfig):
     min_paths:int=2 # drop questions left with fewer kept paths (1: keep them, as plain SFT)
     answer_span:Literal['gold', 'suffix']='gold' # KL over the answer's tokens, or over the whole answer sentence
     sft_reduction:Literal['mean', 'sum']='mean' # per-token mean of a path's loss, or the token sum
+    smooth:float=0.0 # floor added to each answer distribution before the KL (0: none; 7e-5: MCC-KD's current release)
 
     def __post_init__(self):
         super().__post_init__()
+        if not 0 <= self.smooth < 1: raise ValueError(f"smooth must be in [0, 1), got {self.smooth}")
         if self.kl_weight < 0: raise ValueError(f"kl_weight must be >= 0, got {self.kl_weight}")
         if self.ngram < 1: raise ValueError(f"ngram must be >= 1, got {self.ngram}")
         if not 0 <= self.max_overlap <= 1: raise ValueError(f"max_overlap must be in [0, 1], got {self.max_overlap}")
@@ -175,4 +195,4 @@ class MccKd(Method):
         return PathCollator(tokenizer, teachers, max_length=max_length, answer_span=self.config.answer_span)
 
     def loss(self, model, batch):
-        return mcckd_loss(model, batch, self.config.kl_weight, self.config.sft_reduction)
+        return mcckd_loss(model, batch, self.config.kl_weight, self.config.sft_reduction, self.config.smooth)

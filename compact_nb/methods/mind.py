@@ -4,6 +4,7 @@
 
 # %% ../../nbs/methods/06_mind.ipynb #9b0a5aa6
 from __future__ import annotations
+import math
 from dataclasses import dataclass
 from typing import Literal
 import torch
@@ -138,7 +139,8 @@ class MindConfig(MethodConfig):
     scoring_heads:int=3 # MLP scoring heads averaged into a path's score
     meta_lr:float=1e-3 # MetaNet learning rate in the warm-up
     joint_lr_scale:float=0.1 # MetaNet's learning rate in the joint stage, relative to meta_lr (inertia)
-    warmup_batches:int=50 # batches MetaNet trains alone before the student's first step
+    warmup_batches:int=50 # batches MetaNet trains alone before the student's first step (drawn with replacement)
+    warmup_epochs:float=0.0 # > 0: the warm-up in passes over the training questions instead of warmup_batches (the source's unit; 0: warmup_batches)
     joint_accum:int=4 # student steps per MetaNet step in the joint stage (inertia)
     rank_tau:float=1.0 # temperature of the ListNet ranking loss
     select_beta:float=0.5 # keep paths whose weight is at least this fraction of the best path's (0: all)
@@ -153,6 +155,7 @@ class MindConfig(MethodConfig):
             if getattr(self, k) < 1: raise ValueError(f"{k} must be >= 1, got {getattr(self, k)}")
         if self.hidden % self.heads: raise ValueError(f"heads ({self.heads}) must divide hidden ({self.hidden})")
         if self.warmup_batches < 0: raise ValueError(f"warmup_batches must be >= 0, got {self.warmup_batches}")
+        if self.warmup_epochs < 0: raise ValueError(f"warmup_epochs must be >= 0, got {self.warmup_epochs}")
         for k in ('meta_lr', 'joint_lr_scale', 'rank_tau', 'alpha_tau'):
             if not getattr(self, k) > 0: raise ValueError(f"{k} must be > 0, got {getattr(self, k)}")
         if not 0 <= self.select_beta <= 1: raise ValueError(f"select_beta must be in [0, 1], got {self.select_beta}")
@@ -230,13 +233,25 @@ def to_device(batch:dict, device)->dict:
     return {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
 
 @patch
-def prepare(self:Mind, model, collator, features):
-    "Warm-up: train MetaNet alone on `warmup_batches` batches, then drop its learning rate for the joint stage."
-    c, dev, was = self.config, next(model.parameters()).device, model.training
+def warmup_plan(self:Mind, n:int # how many training questions there are
+               )->list:
+    "The warm-up's batches as lists of question indices: `warmup_batches` seeded draws with replacement, or `warmup_epochs` seeded passes."
+    c, bs = self.config, min(self.batch_size, n)
     g = torch.Generator().manual_seed(self.seed)
+    if not c.warmup_epochs: return [torch.randint(n, (bs,), generator=g).tolist() for _ in range(c.warmup_batches)]
+    per_pass = math.ceil(n / bs)
+    total, out = math.ceil(c.warmup_epochs * per_pass - 1e-9), []
+    while len(out) < total:
+        perm = torch.randperm(n, generator=g).tolist()
+        out += [perm[i:i + bs] for i in range(0, n, bs)]
+    return out[:total]
+
+@patch
+def prepare(self:Mind, model, collator, features):
+    "Warm-up: train MetaNet alone on the batches of `warmup_plan`, then drop its learning rate for the joint stage."
+    c, dev, was = self.config, next(model.parameters()).device, model.training
     model.eval()
-    for _ in range(c.warmup_batches):
-        idx = torch.randint(len(features), (min(self.batch_size, len(features)),), generator=g).tolist()
+    for idx in self.warmup_plan(len(features)):
         batch = to_device(collator([features[i] for i in idx]), dev)
         sft, feats = frozen_losses_features(model, batch)
         loss = listnet_kl(self.net(feats, batch['path_mask']), sft, batch['path_mask'], c.rank_tau)

@@ -4,18 +4,20 @@
 
 # %% ../../nbs/methods/08_sbs.ipynb #8dfc9b9f
 from __future__ import annotations
-import hashlib
+import ast, hashlib, operator, sys
 from dataclasses import dataclass
 from typing import Literal
 import torch
 from ..data.core import Example, DataError, INSTRUCTION, answer_suffix, question_key
+from ..data.answers import strip_final_answer, answers_match
 from .base import Method, MethodConfig, register_method
 from .batching import PathCollator, tokenize_example, collate_paths, MASK_KEYS, prompt_text
 from .compact import forward_paths
 
 # %% auto #0
-__all__ = ['LABEL_INSTRUCTION', 'label_prompt_text', 'sbs_teacher', 'sbs_feature', 'collate_sbs', 'SbsCollator', 'sbs_loss',
-           'SbsConfig', 'Sbs']
+__all__ = ['LABEL_INSTRUCTION', 'EQUATION_INSTRUCTION', 'label_prompt_text', 'equation_value', 'equation_of', 'equation_answer',
+           'question_equation', 'sbs_teacher', 'sbs_feature', 'collate_sbs', 'SbsCollator', 'sbs_loss', 'SbsConfig',
+           'Sbs']
 
 # %% ../../nbs/methods/08_sbs.ipynb #06907008
 LABEL_INSTRUCTION = "Answer directly: reply only with 'The answer is X'."
@@ -27,6 +29,61 @@ def label_prompt_text(tokenizer, # the student's tokenizer
                      )->str:
     "The label task's prompt: the student's chat template around the question and `instruction`."
     return prompt_text(tokenizer, question, choices, instruction)
+
+# %% ../../nbs/methods/08_sbs.ipynb #f121dcf9
+EQUATION_INSTRUCTION = "Answer directly: reply only with the equation that gives the answer."
+
+_OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
+
+def equation_value(expr:str # an arithmetic expression: numbers, + - * /, signs, parentheses
+                  )->float:
+    "The value of `expr`, computed by parsing it (never `eval`); ValueError for anything else."
+    bad = ValueError(f"not an arithmetic expression of numbers, + - * / and parentheses: {expr!r}")
+    try: tree = ast.parse(str(expr).strip(), mode='eval')
+    except (SyntaxError, ValueError, RecursionError): raise bad from None
+    def ev(n):
+        if isinstance(n, ast.Constant) and type(n.value) in (int, float): return float(n.value)
+        if isinstance(n, ast.UnaryOp) and isinstance(n.op, (ast.USub, ast.UAdd)):
+            v = ev(n.operand)
+            return -v if isinstance(n.op, ast.USub) else v
+        if isinstance(n, ast.BinOp) and type(n.op) in _OPS:
+            a, b = ev(n.left), ev(n.right)
+            if isinstance(n.op, ast.Div) and b == 0: raise ValueError(f"division by zero in {expr!r}")
+            return _OPS[type(n.op)](a, b)
+        raise bad
+    try: return ev(tree.body)
+    except RecursionError: raise bad from None
+
+def equation_of(text:str # a rationale that is one equation, 'EXPR = VALUE', possibly with a final-answer sentence
+               )->str|None:
+    "The expression left of the '=' of a one-equation rationale, or None when the text is not one equation."
+    body = strip_final_answer(text).strip().rstrip('.').strip()
+    if body.count('=') != 1: return None
+    expr = body.split('=')[0].strip()
+    return expr or None
+
+def equation_answer(text:str|None # a generated equation (the label task's output in the equation reading)
+                   )->str|None:
+    "The answer a generated equation gives: its first line's expression (before any '='), computed; None if it is none."
+    line = next((l for l in str(text or '').strip().splitlines() if l.strip()), '')
+    expr = line.split('=')[0].strip().rstrip('.').strip()
+    try: v = equation_value(expr)
+    except ValueError: return None
+    return f"{v:.12g}"
+
+def question_equation(ex:Example, # a question with the equation teacher's rationale
+                      teacher:str='human' # whose rationale is the question's equation
+                     )->str:
+    "The question's equation, read from `teacher`'s rationale and checked against the gold answer (DataError otherwise)."
+    r = (ex.rationales.get(teacher) or [None])[0]
+    if r is None: raise DataError(f"no rationale of {teacher!r} to read the question's equation from", ex.source or None, ex.qid)
+    eq = equation_of(r.text)
+    if eq is None: raise DataError(f"the rationale of {teacher!r} is not one equation 'EXPR = VALUE': {r.text[:80]!r}", ex.source or None, ex.qid)
+    try: v = equation_value(eq)
+    except ValueError as e: raise DataError(f"the equation of {teacher!r}: {e}", ex.source or None, ex.qid) from None
+    if not answers_match(f"{v:.12g}", ex.gold, ex.kind):
+        raise DataError(f"the equation {eq!r} of {teacher!r} gives {v:.12g}, not the gold answer {ex.gold}", ex.source or None, ex.qid)
+    return eq
 
 # %% ../../nbs/methods/08_sbs.ipynb #ba036be4
 def sbs_teacher(key:str, # the question's id (or normalised text)
@@ -46,12 +103,19 @@ def sbs_feature(ex:Example, # one question with its teachers' rationales
                 teachers, # teacher names, fixing the order of the rationale paths
                 max_length:int|None=None, # longest row (a rationale's end is cut to fit)
                 label_instruction:str=LABEL_INSTRUCTION, # the label task's instruction
+                reading:str='answer', # 'answer': label `The answer is X.`, rationale + answer sentence; 'equation': label the question's equation, rationale without the answer
+                equation_teacher:str='human', # with reading 'equation': whose rationale is the question's equation
                 **kw # passed to `tokenize_example` (thinking_words, suffix_sep)
                )->dict:
     "`tokenize_example`'s feature plus the label task's prompt and target ids and the teacher-draw key."
+    if reading not in ('answer', 'equation'): raise ValueError(f"reading must be 'answer' or 'equation', got {reading!r}")
     f = tokenize_example(ex, tokenizer, teachers, max_length, **kw)
     lp = _ids(tokenizer, label_prompt_text(tokenizer, ex.question, ex.choices, label_instruction))
-    ls = _ids(tokenizer, answer_suffix(ex.gold))
+    if reading == 'equation': # the equation is the label; the rationale rows end with eos, no answer sentence
+        ls = _ids(tokenizer, question_equation(ex, equation_teacher))
+        f = dict(f, suffix_ids=[], gold_span=[0, 0], gold_alnum=[],
+                 length=max(len(f['prompt_ids']) + len(r) + 1 for r in f['rationale_ids'] if r))
+    else: ls = _ids(tokenizer, answer_suffix(ex.gold))
     n = len(lp) + len(ls) + 1
     if max_length is not None and n > max_length:
         raise DataError(f"max_length={max_length} is shorter than the label task's row ({len(lp)} prompt + {len(ls)} answer + eos tokens)",
@@ -117,14 +181,17 @@ class SbsCollator(PathCollator):
                  label_instruction:str=LABEL_INSTRUCTION, # the label task's instruction
                  teacher_choice:str='per_question', # 'per_question' or 'all'
                  seed:int=0, # the run's seed (the per-question draw)
+                 reading:str='answer', # 'answer' or 'equation' (see `sbs_feature`)
+                 equation_teacher:str='human', # with reading 'equation': whose rationale is the question's equation
                  **kw): # `PathCollator` options (thinking_words, answer_span, pad_to_multiple_of, suffix_sep)
         super().__init__(tokenizer, teachers, max_length=max_length, **kw)
         self.label_instruction, self.teacher_choice, self.seed = label_instruction, teacher_choice, seed
+        self.reading, self.equation_teacher = reading, equation_teacher
 
     def tokenize(self, ex:Example)->dict:
         "The feature of one example: its rationale paths and its label task."
-        return sbs_feature(ex, self.tokenizer, self.teachers, self.max_length, self.label_instruction,
-                           thinking_words=self.thinking_words, suffix_sep=self.suffix_sep)
+        return sbs_feature(ex, self.tokenizer, self.teachers, self.max_length, self.label_instruction, self.reading,
+                           self.equation_teacher, thinking_words=self.thinking_words, suffix_sep=self.suffix_sep)
 
     def __call__(self, items)->dict:
         feats = [self.tokenize(x) if isinstance(x, Example) else x for x in items]
@@ -158,9 +225,13 @@ class SbsConfig(MethodConfig):
     teacher_choice:Literal['per_question', 'all']='per_question' # one teacher's rationale per question (drawn from the run seed), or every teacher's path with equal weight
     label_instruction:str=LABEL_INSTRUCTION # the label task's instruction (the rationale task uses the student prompt)
     sft_reduction:Literal['mean', 'sum']='mean' # per-token mean of a row's loss, or the token sum
+    reading:Literal['answer', 'equation']='answer' # the label target: the answer sentence, or the question's equation (the released code's SVAMP reading: the rationale target then carries no answer)
+    equation_teacher:str='human' # with reading 'equation': the teacher whose rationale is each question's equation ('EXPR = VALUE'); it is the label, not a rationale path
 
     def __post_init__(self):
         super().__post_init__()
+        if self.reading not in ('answer', 'equation'): raise ValueError(f"reading must be 'answer' or 'equation', got {self.reading!r}")
+        if self.reading == 'equation' and self.label_instruction == LABEL_INSTRUCTION: self.label_instruction = EQUATION_INSTRUCTION
         if not 0 <= self.rationale_weight <= 1: raise ValueError(f"rationale_weight must be in [0, 1], got {self.rationale_weight}")
         if self.teacher_choice not in ('per_question', 'all'): raise ValueError(f"teacher_choice must be 'per_question' or 'all', got {self.teacher_choice!r}")
         if self.sft_reduction not in ('mean', 'sum'): raise ValueError(f"sft_reduction must be 'mean' or 'sum', got {self.sft_reduction!r}")
@@ -173,12 +244,41 @@ class Sbs(Method):
     "Distilling step-by-step: label and rationale rows of each question in one batch, mixed losses."
     def __init__(self, config, teachers):
         super().__init__(config, teachers)
-        self.seed, self._collators = 0, []
+        self.seed, self._collators, self.selection = 0, [], {}
+
+    def select(self, examples, teachers):
+        "The equation reading: the equation teacher leaves the rationale paths; questions without a usable equation are dropped."
+        c = self.config
+        if c.reading != 'equation': return examples, list(teachers)
+        if c.equation_teacher not in teachers:
+            raise ValueError(f"sbs reading 'equation': the equation teacher {c.equation_teacher!r} is not one of the run's teachers "
+                             f"{list(teachers)} (--method.equation_teacher NAME)")
+        rest = [t for t in teachers if t != c.equation_teacher]
+        if not rest: raise ValueError(f"sbs reading 'equation': no teacher besides the equation teacher {c.equation_teacher!r} gives a rationale")
+        kept, no_eq, no_rat = [], 0, 0
+        for e in examples:
+            try: question_equation(e, c.equation_teacher)
+            except DataError:
+                no_eq += 1
+                continue
+            if not any(e.rationales.get(t) for t in rest):
+                no_rat += 1
+                continue
+            kept.append(e)
+        self.selection = dict(reading='equation', equation_teacher=c.equation_teacher, questions=len(kept),
+                              without_equation=no_eq, without_rationale=no_rat)
+        if no_eq or no_rat:
+            print(f"sbs (reading equation): {no_eq} questions without a usable equation from {c.equation_teacher!r} and {no_rat} "
+                  f"without another teacher's rationale dropped, {len(kept)} kept", file=sys.stderr)
+        if not kept: raise ValueError(f"sbs reading 'equation': no question has both an equation from {c.equation_teacher!r} and a rationale")
+        return kept, rest
+
+    def selection_report(self): return dict(self.selection)
 
     def collator(self, tokenizer, teachers, max_length=None):
         c = self.config
         coll = SbsCollator(tokenizer, teachers, max_length=max_length, label_instruction=c.label_instruction,
-                           teacher_choice=c.teacher_choice, seed=self.seed)
+                           teacher_choice=c.teacher_choice, seed=self.seed, reading=c.reading, equation_teacher=c.equation_teacher)
         self._collators.append(coll)
         return coll
 

@@ -15,14 +15,15 @@ from ..config import parse_config, load_config, command_error
 from ..evaluation.records import check_records, read_records, example_id
 from ..evaluation.generation import evaluate, generation_settings, model_id
 from .pool import TeacherPool, GenerationCache, build_corpus, collect_feedback
+from .prompts import parse_review
 from .generate import load_questions, _select, logging_to
 from .backends import redact, worst_case_s
 
 # %% auto #0
-__all__ = ['ROUND_FILES', 'NO_OUTPUT', 'FAIR_ROUND_HELP', 'PROG', 'FairRoundConfig', 'round_files', 'split_train_options',
-           'round_train_config', 'check_student', 'answering_student', 'export_student', 'answer_settings',
-           'student_answers', 'shown_output', 'mistake_records', 'fair_review', 'check_round_corpus', 'fair_round_plan',
-           'fair_round', 'format_round', 'parse_fair_round', 'cli_fair_round']
+__all__ = ['ROUND_FILES', 'NO_OUTPUT', 'SCORE_PARSERS', 'FAIR_ROUND_HELP', 'PROG', 'FairRoundConfig', 'round_files',
+           'split_train_options', 'round_train_config', 'check_student', 'answering_student', 'export_student',
+           'answer_settings', 'student_answers', 'shown_output', 'mistake_records', 'fair_review', 'fair_review_score',
+           'check_round_corpus', 'fair_round_plan', 'fair_round', 'format_round', 'parse_fair_round', 'cli_fair_round']
 
 # %% ../../nbs/teachers/04_fair_round.ipynb #d6225532
 _DEVICE = re.compile(r'auto|cpu|mps|cuda(:\d+)?')
@@ -39,6 +40,8 @@ class FairRoundConfig:
     seed:int=0 # for a benchmark name: shuffling seed
     teachers:list[str]|None=None # subset of the teachers in the teachers file (all if None); at least two
     threshold:float=3.0 # FAIR's acceptance: a rationale is accepted when the mean of its valid peer scores (1-5) is above this
+    answer_filter:bool=True # send only the rationales that reach the gold answer to peer review (false: every rationale, as FAIR's released code)
+    score_parser:Literal['ours', 'fair']='ours' # how a review's score is read: 'ours' (`parse_review`) or 'fair' (FAIR's released reader: '[3.5]' reads 5, '4/5' reads 5)
     batch_size:int=16 # questions per generation batch while the student answers
     max_new_tokens:int|None=None # the student's generation budget (None: per task kind, as compact_nb eval)
     dtype:Literal['auto', 'float32', 'bfloat16', 'float16']='auto' # the student's weights while it answers ('auto': bfloat16 on a GPU that has it)
@@ -55,6 +58,7 @@ class FairRoundConfig:
         if not self.student: raise ValueError("student must name a student (--student)")
         if self.limit is not None and self.limit < 1: raise ValueError(f"limit must be >= 1, got {self.limit}")
         if not 0 <= self.threshold < 5: raise ValueError(f"threshold must be in [0, 5) (peer scores are 1-5; FAIR: 3), got {self.threshold}")
+        if self.score_parser not in ('ours', 'fair'): raise ValueError(f"score_parser must be 'ours' or 'fair', got {self.score_parser!r}")
         if self.batch_size < 1: raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.max_new_tokens is not None and self.max_new_tokens < 1: raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
         if _DEVICE.fullmatch(str(self.device)) is None: raise ValueError(f"device must be auto, cpu, mps, cuda or cuda:N, got {self.device!r}")
@@ -279,6 +283,23 @@ def fair_review(examples:list, # `build_corpus(..., peer_review=True)` output: e
         if len(keep) == len(accepted): return every, accepted
         accepted = keep
 
+# %% ../../nbs/teachers/04_fair_round.ipynb #c72eb2df
+def fair_review_score(text:str|None # a reviewer's reply
+                     )->tuple:
+    "A review's score as FAIR's released code reads it (`check_score`): `(score, or None when it is not 1-5, reason)`."
+    if not text: return None, ''
+    reason = re.sub(r'\s+', ' ', text).strip()[:500]
+    try:
+        inside = re.findall(r'[[](.*?)[]]', text) # the last bracket's content
+        if inside:
+            s = inside[-1]
+            score = int(s.split('/')[0]) if '/' in s else int(re.findall(r'[0-9]+', s)[-1]) # '[4/5]' -> 4; '[3.5]' -> 5
+        else: score = int(re.findall(r'[0-9]+', text)[-1]) # the last number of the reply: '4/5' -> 5
+    except (ValueError, IndexError): score = 0 # FAIR: an unreadable reply scores 0, an invalid score
+    return (score if 0 < score < 6 else None), reason
+
+SCORE_PARSERS = dict(ours=parse_review, fair=fair_review_score) # `FairRoundConfig.score_parser` -> reader
+
 # %% ../../nbs/teachers/04_fair_round.ipynb #f2b12fc9
 def check_round_corpus(path, # the round's corpus (`OUT/fair_round.jsonl`)
                        threshold:float=3.0 # the round's acceptance threshold
@@ -360,7 +381,8 @@ def _teacher_stage(plan:dict, cfg:FairRoundConfig, wrong:list, report:dict, save
         report['with_feedback'] = sum(bool(m['feedback']) for m in mistakes.values())
         save()
         exs, built = build_corpus(pool, [by_id[r['id']] for r in wrong], cache, peer_review=True, threshold=0.0,
-                                  keep_unscored=True, progress=cfg.progress)
+                                  keep_unscored=True, keep_wrong=not cfg.answer_filter,
+                                  score_parser=SCORE_PARSERS[cfg.score_parser], progress=cfg.progress)
     every, accepted = fair_review(exs, mistakes, cfg.threshold)
     write_corpus(every, files['corpus_all'])
     write_corpus(accepted, files['corpus'])
@@ -417,7 +439,7 @@ def fair_round(cfg:FairRoundConfig, # the round's options
     files, pool, questions = plan['files'], plan['pool'], plan['questions']
     Path(cfg.out).mkdir(parents=True, exist_ok=True)
     report = dict(status='running', student=cfg.student, questions_from=str(cfg.questions), committee=pool.names,
-                  threshold=cfg.threshold, questions=len(questions),
+                  threshold=cfg.threshold, answer_filter=cfg.answer_filter, score_parser=cfg.score_parser, questions=len(questions),
                   files={k: str(v) for k, v in files.items() if k not in ('student', 'run', 'log')}, run=None)
     save = lambda: _write_json(files['report'], report)
     load = lambda: answering_student(cfg.student, plan['kind'], plan['train'].seed, cfg.dtype, cfg.device)
@@ -464,7 +486,8 @@ FAIR_ROUND_HELP = """One FAIR ("Learning from Committee") round for your student
 (OUT/feedback.jsonl) and solves each missed question; the other teachers score each solution 1-5, and it is
 accepted when the mean valid score is above --threshold (FAIR: 3); the questions with an explanation and an
 accepted rationale form OUT/fair_round.jsonl (every reviewed rationale: OUT/fair_round_all.jsonl), on which the
-fair method trains into OUT/run. Report: OUT/report.json.
+fair method trains into OUT/run. Report: OUT/report.json. FAIR's released code reviews every rationale (not only
+those that reach the gold answer: --answer-filter false) and reads '[3.5]' and '4/5' as 5 (--score-parser fair).
 
 Training options are compact_nb train's, as --train.OPTION VALUE (e.g. --train.max-steps 200,
 --train.method.feedback_weight 0.3) or in --train-config FILE; the round sets data, student and filter_correct.

@@ -258,14 +258,15 @@ def apply_reviews(kept:list, # [(Example, Rationale, key), ...]: the rationales 
                   jobs:list, # their review jobs (`review_jobs`)
                   results:dict, # job key -> cache entry
                   threshold:float=3., # accepted when the mean valid peer score is above this (FAIR: 3)
-                  keep_unscored:bool=False # keep a rationale that no peer scored
+                  keep_unscored:bool=False, # keep a rationale that no peer scored
+                  parse=parse_review # reply -> (score or None, reason): how a review's score is read
                  )->list:
     "The kept rationales FAIR's rule accepts (`peer_accepted`), scores and reasons stored in their `meta` as reviewer mappings."
     by_target = {}
     for j in jobs:
         e = results.get(j.key)
         if e and e['status'] == 'ok':
-            score, reason = parse_review(e['text'])
+            score, reason = parse(e['text'])
             if score is not None: by_target.setdefault(j.tags['target'], []).append((j.teacher, score, reason))
     out = []
     for ex, r, key in kept:
@@ -301,6 +302,7 @@ def build_corpus(pool:TeacherPool, # the teachers
                  keep_unscored:bool=False, # keep a rationale that no peer scored
                  keep_empty:bool=False, # keep questions that end up with no rationale
                  keep_wrong:bool=False, # keep rationales whose answer is wrong (`meta['correct']` says which), e.g. for EDIT
+                 score_parser=None, # reply -> (score or None, reason) for the peer reviews (None: `parse_review`)
                  progress:bool=False # show tqdm progress bars
                 )->tuple:
     "Ask the teachers, curate, and return `(examples, report)`."
@@ -317,7 +319,7 @@ def build_corpus(pool:TeacherPool, # the teachers
     if peer_review:
         rjobs = review_jobs(pool, kept)
         rres, rev_stats = pool.run(rjobs, cache, progress, desc='peer review')
-        kept_all, kept = kept, apply_reviews(kept, rjobs, rres, threshold, keep_unscored)
+        kept_all, kept = kept, apply_reviews(kept, rjobs, rres, threshold, keep_unscored, score_parser or parse_review)
         for t in pool.names:
             scores = [s for _, r, _ in kept_all if r.teacher == t for s in r.meta['peer_scores'].values()]
             cur[t].update(reviewed=sum(1 for _, r, _ in kept_all if r.teacher == t and r.meta['peer_scores']),

@@ -36,13 +36,14 @@ declare -A ARGS=(
   [bad-compact-authors-s0]="--method.reading authors --seed 0"
   [bad-compact-authors-s1]="--method.reading authors --seed 1"
   [bad-compact-authors-s2]="--method.reading authors --seed 2"
+  [bad-compact-authors-recipe]="(configs/svamp_bad_teacher_authors_smollm2.yaml: the authors' reading and their whole recipe, 250 steps of 4 questions at a constant 1e-5) --seed 0"
   [bad-mot]="(no training: the average of the five single-teacher runs, compact_nb mot)"
 )
 SINGLES=(gpt-4o gemini-1.5-flash llama-3-70b human llama-2-7b)
 ORDER=(bad-uniform-s0 bad-compact-s0 bad-mind-s0 bad-uniform-s1 bad-compact-s1 bad-mind-s1
        bad-uniform-s2 bad-compact-s2 bad-mind-s2 bad-compact-tau3-s0 bad-single-gpt-4o
        bad-mcckd-s0 bad-single-llama-2-7b bad-single-gemini-1.5-flash bad-single-llama-3-70b bad-single-human
-       bad-mot bad-edit-s0 bad-compact-authors-s0 bad-compact-authors-s1 bad-compact-authors-s2)
+       bad-mot bad-edit-s0 bad-compact-authors-s0 bad-compact-authors-s1 bad-compact-authors-s2 bad-compact-authors-recipe)
 [ $# -gt 0 ] && ORDER=("$@")
 
 for m in "${ORDER[@]}"; do
@@ -51,6 +52,8 @@ for m in "${ORDER[@]}"; do
     mkdir -p "$OUT/$m"
     [ -d "$RUNS/bad-mot/adapter" ] || compact_nb mot "${SINGLES[@]/#/$RUNS/bad-single-}" --out "$RUNS/bad-mot"
     cp "$RUNS/bad-mot/config.json" "$OUT/bad-mot/"
+  elif [ "$m" = bad-compact-authors-recipe ]; then
+    CFG=configs/svamp_bad_teacher_authors_smollm2.yaml train_row "$m" --seed 0 --data "$CORPUS"
   else
     train_row "$m" ${ARGS[$m]} --data "$CORPUS"   # the corpus built above, whatever RUNS is (the config names ../runs-svamp's)
   fi

@@ -33,6 +33,10 @@ declare -A ARGS=(
   [sbs-s0]="--method sbs --seed 0"
   [mcckd-s0]="--method mcckd --seed 0"
   [mot-r2]="(compact_nb mot-train: 2 rounds of one branch per teacher from the last merge, merged; the same total steps)"
+  [compact-authors-s0]="--method.reading authors --seed 0"
+  [compact-authors-s1]="--method.reading authors --seed 1"
+  [compact-authors-s2]="--method.reading authors --seed 2"
+  [compact-authors-recipe]="(configs/svamp_authors_smollm2.yaml: the authors' reading and their whole recipe, 250 steps of 4 questions at a constant 1e-5) --seed 0"
   [edit-s0]="(configs/svamp_edit_smollm2.yaml: the same 200 questions and paths, Llama-2-7b's wrong solutions as EDIT's wrong side) --seed 0"
 )
 
@@ -47,7 +51,8 @@ eval_label_format() {
 }
 ORDER=(compact-s0 uniform-s0 single-gpt-4o single-gemini-1.5-flash single-llama-3-70b single-human
        compact-s1 uniform-s1 compact-no-mi compact-no-cons compact-no-ppl mot
-       mind-s0 compact-s2 uniform-s2 mind-s1 mind-s2 sbs-s0 mcckd-s0 mot-r2 edit-s0)
+       mind-s0 compact-s2 uniform-s2 mind-s1 mind-s2 sbs-s0 mcckd-s0 mot-r2 edit-s0
+       compact-authors-s0 compact-authors-s1 compact-authors-s2 compact-authors-recipe)
 [ $# -gt 0 ] && ORDER=("$@")
 
 for m in "${ORDER[@]}"; do
@@ -66,9 +71,13 @@ for m in "${ORDER[@]}"; do
   elif [ "$m" = edit-s0 ]; then
     [ -f "$RUNS/clean_edit_corpus.jsonl" ] || python results/svamp_smollm2/make_edit_corpus.py "$RUNS/clean_edit_corpus.jsonl"
     CFG=configs/svamp_edit_smollm2.yaml train_row "$m" --seed 0 --data "$RUNS/clean_edit_corpus.jsonl"
+  elif [ "$m" = compact-authors-recipe ]; then
+    CFG=configs/svamp_authors_smollm2.yaml train_row "$m" --seed 0
   else
     train_row "$m" ${ARGS[$m]}
   fi
+  # SVAMP first (the rows' paired tests read it), so that a stop between the two calls leaves it measured
+  case "$m" in compact-authors-*) eval_generation "$m" svamp ;; esac
   eval_generation "$m" svamp,strategyqa,csqa
   eval_options "$m"
   case "$m" in sbs-s*) eval_label_format "$m" ;; esac
