@@ -4,7 +4,7 @@
 
 # %% ../nbs/20_cli.ipynb #2d6b0675
 from __future__ import annotations
-import sys, importlib
+import sys, importlib, warnings
 
 # %% auto #0
 __all__ = ['COMMANDS', 'usage', 'main']
@@ -41,9 +41,21 @@ def main(argv:list|None=None)->int:
         return 2
     return _run(cmd, rest)
 
+def _one_line_warnings(prog:str, show):
+    "A `warnings.showwarning` that prints compact_nb's own warnings as `<prog>: warning: <message>` (others as `show` does)."
+    def showwarning(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, UserWarning) and 'compact_nb' in str(filename): print(f"{prog}: warning: {message}", file=file or sys.stderr)
+        else: show(message, category, filename, lineno, file, line)
+    return showwarning
+
 def _run(cmd, rest):
     mod, fn, _ = COMMANDS[cmd]
-    return int(getattr(importlib.import_module(mod), fn)(rest) or 0)
+    with warnings.catch_warnings():
+        warnings.showwarning = _one_line_warnings(f"compact_nb {cmd}", warnings.showwarning)
+        try: return int(getattr(importlib.import_module(mod), fn)(rest) or 0)
+        except KeyboardInterrupt: # Ctrl-C: one line and the shell's code for it, not a traceback
+            print(f"compact_nb {cmd}: interrupted", file=sys.stderr)
+            return 130
 
 # %% ../nbs/20_cli.ipynb #e9171b67
 #| eval: false

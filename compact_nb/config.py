@@ -11,23 +11,48 @@ from fastcore.docments import docments
 from .data.core import DataError
 
 # %% auto #0
-__all__ = ['load_config', 'field_types', 'type_name', 'coerce', 'make_config', 'config_dict', 'config_parser', 'parse_config',
-           'leading_folders', 'command_error']
+__all__ = ['MAX_YAML_VALUES', 'load_config', 'field_types', 'type_name', 'coerce', 'make_config', 'config_dict', 'config_parser',
+           'parse_config', 'leading_folders', 'command_error']
 
 # %% ../nbs/00_config.ipynb #335f57ec
+MAX_YAML_VALUES = 100_000 # values a YAML config may hold once its aliases are expanded
+
+def _expanded(node, memo:dict)->int:
+    "How many values `node` stands for with every alias (*name) expanded; a node that contains itself counts as endless."
+    import yaml
+    k = id(node)
+    if k in memo:
+        if memo[k] is None: return math.inf # an alias inside its own anchor: expands forever
+        return memo[k]
+    memo[k] = None
+    kids = node.value if isinstance(node, yaml.SequenceNode) else [x for kv in node.value for x in kv] if isinstance(node, yaml.MappingNode) else []
+    memo[k] = 1 + sum(_expanded(c, memo) for c in kids)
+    return memo[k]
+
+def _load_yaml(text:str, path):
+    "The document of a YAML text, refused (`DataError`) when its aliases expand it past `MAX_YAML_VALUES` values."
+    import yaml
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None: return None
+        if (n := _expanded(node, {})) > MAX_YAML_VALUES:
+            raise DataError(f"its aliases (*name) expand it to {'endless' if n == math.inf else f'{n:,}'} values, more than a config "
+                            f"may hold ({MAX_YAML_VALUES:,}): refused (a YAML bomb?)", path)
+        return loader.construct_document(node)
+    finally: loader.dispose()
+
 def load_config(path # a `.yaml`, `.yml` or `.json` file
                )->dict:
-    "The mapping stored in a YAML or JSON config file."
+    "The mapping stored in a YAML or JSON config file (YAML aliases expanded only up to `MAX_YAML_VALUES` values)."
     path = Path(path)
     if not path.exists(): raise DataError("config file not found", path)
     if path.is_dir(): raise DataError("is a directory, not a config file", path)
     try: text = path.read_text(encoding='utf-8')
     except UnicodeDecodeError as e: raise DataError(f"not UTF-8 text ({e.reason} at byte {e.start})", path) from None
-    try:
-        if path.suffix in ('.yaml', '.yml'):
-            import yaml
-            d = yaml.safe_load(text)
-        else: d = json.loads(text)
+    try: d = _load_yaml(text, path) if path.suffix in ('.yaml', '.yml') else json.loads(text)
+    except DataError: raise
+    except RecursionError: raise DataError("cannot parse config: nested too deeply", path) from None
     except Exception as e: raise DataError(f"cannot parse config: {e}", path) from None
     if d is None: d = {}
     if not isinstance(d, dict): raise DataError(f"config must be a mapping of option -> value, got {type(d).__name__}", path)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_train.ipynb #7d86e606
 from __future__ import annotations
-import json, math, shutil, sys, warnings
+import json, math, re, shutil, sys, warnings, zipfile
 from collections import defaultdict
 from pathlib import Path
 import torch
@@ -12,29 +12,53 @@ from transformers import Trainer, TrainerCallback, PrinterCallback
 from transformers.trainer_pt_utils import LengthGroupedSampler, get_length_grouped_indices
 from .methods.base import Method, METHOD_STATE, build_method, save_method, load_method, import_methods
 from .train_config import TrainConfig, training_examples, drop_unreasoned
+from .data.core import DataError
+from .locks import RunLock, WriteError, atomic_write, append_whole
 
 # %% auto #0
-__all__ = ['RESUME_FREE', 'MetricsFile', 'console_line', 'ConsoleProgress', 'EpochSeededSampler', 'EpochSeededPermutation',
-           'MethodState', 'CompactTrainer', 'read_metrics', 'plot_alpha', 'load_run_student', 'last_checkpoint',
-           'weights_checksum', 'resume_conflicts', 'train', 'optimizer_steps', 'trainer_steps', 'cli_train']
+__all__ = ['RESUME_FREE', 'metric_records', 'MetricsFile', 'console_line', 'ConsoleProgress', 'EpochSeededSampler',
+           'EpochSeededPermutation', 'MethodState', 'CompactTrainer', 'read_metrics', 'plot_alpha', 'load_run_student',
+           'checkpoint_problem', 'last_checkpoint', 'trainer_state_conflicts', 'weights_checksum', 'resume_conflicts',
+           'train', 'optimizer_steps', 'trainer_steps', 'cli_train']
 
 # %% ../nbs/10_train.ipynb #8e6c9b02
+_AGAIN = "run the same command to resume from the last complete checkpoint"
+
+def _write_error(path, e:BaseException, what:str)->WriteError:
+    "`WriteError` for `path`, and what to do next (free some space first, when the disk is full)."
+    return WriteError(path, e, what, _AGAIN)
+
+def metric_records(path # a run's metrics.jsonl
+                  )->list:
+    "Every record of a `metrics.jsonl` file as `(line number, line, record)`; a torn last line is dropped with a warning."
+    path = Path(path)
+    lines = path.read_bytes().decode('utf-8', 'replace').splitlines()
+    out = []
+    for n, line in enumerate(lines, 1):
+        if not line.strip(): continue
+        try: r = json.loads(line)
+        except (ValueError, RecursionError):
+            if n == len(lines):
+                warnings.warn(f"{path}: line {n} is cut short (its write was stopped by a kill or a full disk): dropped")
+                break
+            raise DataError("malformed JSON in a metrics file (not a torn last line: was it edited?)", path, n) from None
+        if not isinstance(r, dict): raise DataError("a metrics record must be a JSON object", path, n)
+        out.append((n, line, r))
+    return out
+
 class MetricsFile(TrainerCallback):
-    "Append every Trainer log record to a JSONL file (main process only); on resume, drop records past the checkpoint."
+    "Append every Trainer log record to a JSONL file (main process only), whole lines only; on resume, drop records past the checkpoint."
     def __init__(self, path): self.path = Path(path)
 
     def on_train_begin(self, args, state, control, **kw):
         if not state.is_world_process_zero or not self.path.exists(): return
-        keep = [l for l in self.path.read_text().splitlines()
-                if l.strip() and json.loads(l).get('step', 0) <= state.global_step]
-        self.path.write_text(''.join(l + '\n' for l in keep))
+        keep = [line + '\n' for _, line, r in metric_records(self.path) if r.get('step', 0) <= state.global_step]
+        atomic_write(self.path, keep, 'the metrics', _AGAIN)
 
     def on_log(self, args, state, control, logs=None, **kw):
         if not state.is_world_process_zero or not logs: return
         rec = {'step': state.global_step, 'epoch': state.epoch, **{k: v for k, v in logs.items() if isinstance(v, (int, float, str))}}
-        with open(self.path, 'a') as f:
-            f.write(json.dumps(rec) + '\n')
-            f.flush()
+        append_whole(self.path, json.dumps(rec) + '\n', 'the metrics', _AGAIN)
 
 # %% ../nbs/10_train.ipynb #2d8dbce9
 def console_line(logs:dict, # a Trainer log record
@@ -111,7 +135,12 @@ class MethodState(TrainerCallback):
     def __init__(self, method:Method): self.method = method
     def on_step_end(self, args, state, control, **kw): self.method.on_step_end(state.global_step)
     def on_save(self, args, state, control, **kw):
-        if state.is_world_process_zero: save_method(self.method, Path(args.output_dir)/f"checkpoint-{state.global_step}")
+        if not state.is_world_process_zero: return
+        ck = Path(args.output_dir)/f"checkpoint-{state.global_step}"
+        try: save_method(self.method, ck)
+        except Exception as e:
+            shutil.rmtree(ck, ignore_errors=True) # without the method's state it cannot be resumed from
+            raise _write_error(ck, e, 'the checkpoint') from e
 
 # %% ../nbs/10_train.ipynb #093170c4
 class CompactTrainer(Trainer):
@@ -143,6 +172,15 @@ class CompactTrainer(Trainer):
             return EpochSeededSampler(n, lengths, seed=self.args.seed)
         return super()._get_train_sampler(train_dataset)
 
+    def _save_checkpoint(self, model, trial):
+        "Trainer's checkpoint; one that cannot be written whole (a full disk) is removed, and the error names it."
+        ck = Path(self._get_output_dir(trial=trial))/f"checkpoint-{self.state.global_step}"
+        try: super()._save_checkpoint(model, trial)
+        except BaseException as e:
+            if self.is_world_process_zero() and ck.exists() and checkpoint_problem(ck) is not None: shutil.rmtree(ck, ignore_errors=True)
+            if isinstance(e, Exception): raise _write_error(ck, e, 'the checkpoint') from e
+            raise
+
     def log(self, logs, start_time=None):
         if self._step_logs and 'loss' in logs:
             logs.update({k: x for k, v in self._step_logs.items() if not math.isnan(x := _mean(v))})
@@ -151,8 +189,8 @@ class CompactTrainer(Trainer):
 
 # %% ../nbs/10_train.ipynb #7289fdec
 def read_metrics(path)->list:
-    "The records of a `metrics.jsonl` file (training-step records only)."
-    return [r for r in map(json.loads, Path(path).read_text().splitlines()) if 'loss' in r]
+    "The records of a `metrics.jsonl` file (training-step records only; a torn last line dropped with a warning)."
+    return [r for _, _, r in metric_records(path) if 'loss' in r]
 
 def _smooth(ys:list, w:int)->list:
     "Trailing moving average of `ys` over `w` values."
@@ -201,20 +239,77 @@ def load_run_student(cfg:TrainConfig):
         return add_lora(tiny_model('llama', vocab_size=len(tok), seed=cfg.seed), lora), tok
     return load_student(cfg.student, lora=lora, dtype=None if cfg.dtype == 'auto' else cfg.dtype)
 
-def _complete(ck:Path, needs=())->bool:
-    if any(not (ck/n).exists() for n in needs): return False
-    try: return isinstance(json.loads((ck/'trainer_state.json').read_text()), dict)
-    except (OSError, ValueError): return False
+_WEIGHTS = ('adapter_model.safetensors', 'adapter_model.bin', 'model.safetensors', 'pytorch_model.bin', 'model.safetensors.index.json',
+            'pytorch_model.bin.index.json', 'pytorch_model_fsdp_0', 'pytorch_model_fsdp.bin') # a peft adapter, a whole model, FSDP shards
+_OPTIMIZER = ('optimizer.pt', 'optimizer.bin', 'optimizer_0')
+
+def _cut_short(f:Path)->str|None:
+    "Why a checkpoint file is not whole, as far as its format shows (None: whole, or a format that cannot tell)."
+    size = f.stat().st_size
+    if size == 0: return 'is empty'
+    try:
+        if f.suffix == '.json': json.loads(f.read_bytes())
+        elif f.suffix == '.safetensors': # 8 bytes of header length, the JSON header, then the tensors it lists
+            with open(f, 'rb') as h:
+                n = int.from_bytes(h.read(8), 'little')
+                if 8 + n > size: return f"is cut short ({size} bytes, less than its header)"
+                header = json.loads(h.read(n))
+            end = 8 + n + max((v['data_offsets'][1] for k, v in header.items() if k != '__metadata__'), default=0)
+            if size < end: return f"is cut short ({size} of the {end} bytes its header lists)"
+        elif f.suffix in ('.pt', '.pth', '.bin'): # torch.save writes a zip archive, whose directory is at its end
+            with open(f, 'rb') as h: zipped = h.read(4) == b'PK\x03\x04'
+            if zipped: zipfile.ZipFile(f).close()
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError, RecursionError, zipfile.BadZipFile): return 'is cut short or unreadable'
+    return None
+
+def checkpoint_problem(ck, # a checkpoint-N folder
+                       needs=() # files it must also hold (a method's state)
+                      )->str|None:
+    "Why a run cannot resume from checkpoint `ck` — a file missing, or cut short — or None when it can."
+    ck = Path(ck)
+    if not (ck/'trainer_state.json').is_file(): return 'no trainer_state.json'
+    if (miss := [n for n in needs if not (ck/n).exists()]): return f"no {miss[0]}"
+    if not any(ck.glob('global_step*')): # DeepSpeed keeps the weights and the optimiser in a folder of its own
+        if not any((ck/n).exists() for n in _WEIGHTS): return f"no weights file ({_WEIGHTS[0]})"
+        if not any((ck/n).exists() for n in _OPTIMIZER): return f"no optimiser state ({_OPTIMIZER[0]})"
+        if not (ck/'scheduler.pt').exists(): return 'no scheduler.pt'
+    for f in sorted(ck.iterdir()):
+        if f.is_file() and (why := _cut_short(f)): return f"{f.name} {why}"
+    if not isinstance(json.loads((ck/'trainer_state.json').read_text()), dict): return 'trainer_state.json is not a JSON object'
+    return None
 
 def last_checkpoint(run_dir, # the run folder
                     needs=() # files a checkpoint must also hold (the method's state: written after the Trainer's own files)
                    )->str|None:
-    "The newest complete `checkpoint-N` folder of a run (one cut short by a kill, or with a broken state file, is skipped)."
-    ck = sorted((Path(run_dir)/'checkpoints').glob('checkpoint-*'), key=lambda p: int(p.name.split('-')[-1]))
-    done = [c for c in ck if _complete(c, needs)]
-    for c in ck:
-        if c not in done: warnings.warn(f"{c}: incomplete checkpoint (trainer_state.json{''.join(', ' + n for n in needs)} missing or unreadable), ignored")
-    return str(done[-1]) if done else None
+    "The newest complete `checkpoint-N` folder of a run; newer ones a kill or a full disk left incomplete are skipped with a warning."
+    cks = [p for p in (Path(run_dir)/'checkpoints').glob('checkpoint-*') if re.fullmatch(r'checkpoint-\d+', p.name) and p.is_dir()]
+    for c in sorted(cks, key=lambda p: int(p.name.split('-')[1]), reverse=True):
+        if (why := checkpoint_problem(c, needs)) is None: return str(c)
+        warnings.warn(f"{c}: incomplete checkpoint ({why}), ignored")
+    return None
+
+def trainer_state_conflicts(ck, # the checkpoint a run resumes from
+                            max_steps:int, # the optimiser steps the run's config gives (`trainer_steps`)
+                            batch_size:int, # its train batch size (`TrainingArguments.train_batch_size`)
+                            metrics=None # the run's metrics.jsonl (None, or a missing file: not compared)
+                           )->list:
+    "What in a checkpoint's `trainer_state.json` disagrees with its folder's name, with the run's config, or with its metrics."
+    ck = Path(ck)
+    state, n, out = json.loads((ck/'trainer_state.json').read_text()), int(ck.name.split('-')[1]), []
+    if state.get('global_step') != n: out.append(f"global_step {state.get('global_step')!r}, but the folder is {ck.name}")
+    if state.get('max_steps') != max_steps: out.append(f"max_steps {state.get('max_steps')!r}, but config.json gives {max_steps}")
+    if state.get('train_batch_size') not in (None, batch_size):
+        out.append(f"train_batch_size {state.get('train_batch_size')!r}, but config.json gives {batch_size}")
+    if metrics is not None and Path(metrics).exists():
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore') # a torn last line is reported when the run starts
+            logged = {r.get('step'): r['loss'] for _, _, r in metric_records(metrics) if 'loss' in r}
+        for e in state.get('log_history') or []:
+            s = e.get('step') if isinstance(e, dict) else None
+            if s in logged and 'loss' in e and logged[s] != e['loss']:
+                out.append(f"the loss at step {s} is {e['loss']!r} in its log_history, {logged[s]!r} in metrics.jsonl")
+                break
+    return out
 
 def weights_checksum(model)->float:
     "A checksum of the trainable weights (to compare processes or runs)."
@@ -274,7 +369,9 @@ def _check_resume(run:Path, saved:dict):
     "Refuse a run folder whose checkpoints or summary come from another config (reads only)."
     old = run/'config.json'
     if not old.exists(): return
-    before = json.loads(old.read_text())
+    try: before = json.loads(old.read_text())
+    except ValueError: raise DataError("unreadable: the run's config is cut short or was edited; restore it, or start over "
+                                       "with --resume false (its checkpoints and metrics are removed)", old) from None
     from compact_nb.config import config_dict
     from compact_nb.methods.base import method_config
     defaults = {**config_dict(TrainConfig()), 'method': config_dict(method_config(saved['method']['name']))}
@@ -317,6 +414,16 @@ def train(cfg:TrainConfig, # the run's options
     "Run one distillation; returns the run folder."
     run = cfg.run_dir
     exs, teachers, method, saved = _plan(cfg, examples)
+    with _run_lock(run): return _train(cfg, run, exs, teachers, method, saved, progress)
+
+def _run_lock(run:Path):
+    "The run folder's lock (`locks.RunLock`), taken by the main process (every process of a multi-process run calls `train`)."
+    import contextlib, os
+    if os.environ.get('RANK', '0') != '0': return contextlib.nullcontext()
+    return RunLock(run/'train.lock', 'compact_nb train', f"run folder {run}")
+
+def _train(cfg, run, exs, teachers, method, saved, progress):
+    "`train` once the data is planned and the run folder locked."
     if _prepare_run(cfg, run, saved):
         print(f"{run}: already finished with this config; nothing to do", file=sys.stderr)
         return run
@@ -324,7 +431,7 @@ def train(cfg:TrainConfig, # the run's options
     collator = method.collator(tok, teachers, cfg.max_length)
     features = [collator.tokenize(e) for e in exs] # every question is checked here, before the first step
     run.mkdir(parents=True, exist_ok=True)
-    (run/'config.json').write_text(json.dumps(saved, indent=2))
+    atomic_write(run/'config.json', json.dumps(saved, indent=2), 'the run config', _AGAIN)
     args = _training_arguments(cfg, run)
     trainer = CompactTrainer(model=model, args=args, train_dataset=features, data_collator=collator, method=method,
                              data_order=cfg.data_order, callbacks=[MetricsFile(run/'metrics.jsonl')])
@@ -332,6 +439,10 @@ def train(cfg:TrainConfig, # the run's options
     if progress: trainer.add_callback(ConsoleProgress(cfg.progress_every))
     method.setup(model, args)
     resume = last_checkpoint(run, needs=(METHOD_STATE,) if method.state_dict() else ()) if cfg.resume else None
+    if resume and (bad := trainer_state_conflicts(resume, trainer_steps(len(features), args), args.train_batch_size, run/'metrics.jsonl')):
+        raise ValueError(f"{Path(resume)/'trainer_state.json'} does not match this run ({'; '.join(bad)}): it was edited, or comes "
+                         f"from another run, and resuming from it would train another schedule. Restore it, remove {resume} to "
+                         f"resume from the checkpoint before it, or start over with --resume false")
     if resume: load_method(method, resume)
     else: method.prepare(model, collator, features)
     result = trainer.train(resume_from_checkpoint=resume)
@@ -343,17 +454,20 @@ def train(cfg:TrainConfig, # the run's options
 
 # %% ../nbs/10_train.ipynb #583e8437
 def _finish(run, cfg, method, model, tok, result, resume, exs, teachers, sums, engine:str='NO'):
-    "Write the adapter, the method's state, the α plot and summary.json."
-    model.save_pretrained(run/'adapter')
-    tok.save_pretrained(run/'adapter')
-    save_method(method, run/'adapter')
+    "Write the adapter, the method's state, the α plot, then summary.json (whole: a run is finished once it is there)."
+    try:
+        model.save_pretrained(run/'adapter')
+        tok.save_pretrained(run/'adapter')
+        save_method(method, run/'adapter')
+    except Exception as e: raise _write_error(run/'adapter', e, 'the trained adapter') from e
     try: last = plot_alpha(run/'metrics.jsonl', run/'plots'/'alpha.png', title=f"{cfg.name}: α per teacher")
     except ValueError: last = {} # a method without α
+    except OSError as e: raise _write_error(run/'plots'/'alpha.png', e, 'the α plot') from e
     summary = dict(steps=result.global_step, train_loss=_train_loss(run/'metrics.jsonl'), resumed_from=resume,
                    final_alpha=last, questions=len(exs), teachers=teachers, method=cfg.method.name,
                    processes=len(sums), engine=engine,
                    weights_checksum_per_process=sums.tolist())
-    (run/'summary.json').write_text(json.dumps(summary, indent=2))
+    atomic_write(run/'summary.json', json.dumps(summary, indent=2), 'the summary', _AGAIN)
 
 # %% ../nbs/10_train.ipynb #02598f05
 def optimizer_steps(questions:int, # N: training questions
@@ -387,7 +501,11 @@ def _early_imports(argv:list):
     known, _ = p.parse_known_args([a for a in argv if a not in ('-h', '--help')])
     specs = []
     if known.config and not known.config.startswith('-') and Path(known.config).suffix in ('.yaml', '.yml', '.json'):
-        specs += list(load_config(known.config).get('imports') or [])
+        filed = load_config(known.config).get('imports') or []
+        if isinstance(filed, str): filed = [s.strip() for s in filed.split(',') if s.strip()]
+        if not isinstance(filed, list) or not all(isinstance(s, str) for s in filed):
+            raise DataError("imports must be a list of module names or .py files", known.config)
+        specs += filed
     if known.imports: specs += [s.strip() for s in known.imports.split(',') if s.strip()]
     import_methods(specs)
 
@@ -414,7 +532,7 @@ def cli_train(argv:list|None=None)->int:
     from compact_nb.config import parse_config, command_error
     from compact_nb.data.core import DataError
     from compact_nb.methods.base import load_builtin_methods
-    argv = sys.argv[1:] if argv is None else list(argv)
+    argv, cfg = sys.argv[1:] if argv is None else list(argv), None
     try:
         load_builtin_methods()
         dry, nproc, argv = _dry_run_options(argv)
@@ -432,6 +550,10 @@ def cli_train(argv:list|None=None)->int:
         run = train(cfg)
     except (DataError, ValueError, FileNotFoundError, OSError, ImportError) as e:
         return command_error('compact_nb train', e)
+    except KeyboardInterrupt:
+        where = f"{cfg.run_dir} resumes from its last complete checkpoint when the same command runs again" if cfg else 'nothing was trained'
+        print(('\n' if sys.stderr.isatty() else '') + f"compact_nb train: interrupted: {where}", file=sys.stderr)
+        return 130
     from accelerate import PartialState
     if not PartialState().is_main_process: return 0
     s = json.loads((run/'summary.json').read_text())

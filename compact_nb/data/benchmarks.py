@@ -8,7 +8,7 @@ import json, random, re
 from pathlib import Path
 from .core import Example, TaskKind, DataError, question_key, shared_data
 from .answers import gold_answer
-from .corpus import parse_record
+from .corpus import parse_record, json_record
 
 # %% auto #0
 __all__ = ['BENCHMARKS', 'row_gsm8k', 'row_svamp', 'row_math500', 'row_csqa', 'row_strategyqa', 'row_gpqa', 'subset_indices',
@@ -144,12 +144,12 @@ def _read_rows(path:Path)->tuple:
         rows, where = [], []
         for n, line in enumerate(text.splitlines(), 1):
             if not line.strip(): continue
-            try: rows.append(json.loads(line))
-            except json.JSONDecodeError as e: raise DataError(f"malformed JSON ({e.msg} at column {e.colno})", path, n) from None
+            rows.append(json_record(line, path, n))
             where.append(n)
         return rows, where, 'line'
     try: rows = json.loads(text)
     except json.JSONDecodeError as e: raise DataError(f"malformed JSON ({e.msg})", path, f"line {e.lineno} column {e.colno}") from None
+    except RecursionError: raise DataError("JSON nested too deeply to read (a record is an object of plain fields)", path) from None
     if not isinstance(rows, list): raise DataError(f"expected a JSON list of records, got {type(rows).__name__}", path)
     return rows, list(range(len(rows))), 'record'
 

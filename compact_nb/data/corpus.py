@@ -10,8 +10,8 @@ from .core import Example, Rationale, TaskKind, DataError, question_key, multi_t
 from .answers import gold_answer, infer_kind
 
 # %% auto #0
-__all__ = ['write_corpus', 'corpus_lines', 'parse_choices', 'parse_gold', 'parse_rationale', 'parse_record', 'read_corpus',
-           'read_authors_json']
+__all__ = ['MAX_LINE_BYTES', 'write_corpus', 'corpus_lines', 'json_record', 'parse_choices', 'parse_gold', 'parse_rationale',
+           'parse_record', 'read_corpus', 'read_authors_json']
 
 # %% ../../nbs/data/02_corpus.ipynb #dcf5b173
 def write_corpus(examples, # iterable of `Example`
@@ -29,7 +29,10 @@ def write_corpus(examples, # iterable of `Example`
 # %% ../../nbs/data/02_corpus.ipynb #ef36f1e4
 _COMPRESSED = {b'\x1f\x8b': 'gzip', b'BZh': 'bzip2', b'\xfd7zXZ': 'xz', b'PK\x03\x04': 'zip', b'\x28\xb5\x2f\xfd': 'zstd'}
 
-def corpus_lines(path # a corpus `.jsonl` file
+MAX_LINE_BYTES = 16 * 2**20 # the longest line a corpus file may have
+
+def corpus_lines(path, # a corpus `.jsonl` file
+                 max_bytes:int|None=MAX_LINE_BYTES # the longest line read (None: no limit)
                 ):
     "Yield `(line number, text)` for the non-blank lines of a UTF-8 text file; `DataError` when it is not one."
     path = Path(path)
@@ -42,12 +45,25 @@ def corpus_lines(path # a corpus `.jsonl` file
         fmt = next((name for magic, name in _COMPRESSED.items() if head.startswith(magic)), None)
         if fmt: raise DataError(f"{fmt}-compressed file, not a JSON Lines text file: decompress it first", path)
         f.seek(0)
-        for n, raw in enumerate(f, 1):
+        n = 0
+        while (raw := f.readline(max_bytes + 1) if max_bytes else f.readline()):
+            n += 1
+            if max_bytes and len(raw) > max_bytes and not raw.endswith(b'\n'):
+                raise DataError(f"line longer than {max_bytes} bytes: a corpus has one question per line (is this a JSON Lines file?)", path, n)
             try: text = raw.decode('utf-8')
             except UnicodeDecodeError as e:
                 raise DataError(f"not UTF-8 text ({e.reason} at byte {e.start + 1} of the line): save the file as UTF-8", path, n) from None
             if n == 1: text = text.removeprefix('\ufeff')
             if text.strip(): yield n, text
+
+# %% ../../nbs/data/02_corpus.ipynb #074125f7
+def json_record(text:str, # one line of a JSON Lines file
+                path=None, line=None # where it came from, for errors
+               ):
+    "The JSON value of one line; `DataError` naming the file and line when it is malformed or nested too deeply to read."
+    try: return json.loads(text)
+    except json.JSONDecodeError as e: raise DataError(f"malformed JSON ({e.msg} at column {e.colno})", path, line) from None
+    except RecursionError: raise DataError("JSON nested too deeply to read (a record is an object of plain fields)", path, line) from None
 
 # %% ../../nbs/data/02_corpus.ipynb #aa82ff9f
 def _field(d:dict, key:str, path, line, types:tuple, what:str):
@@ -173,9 +189,7 @@ def read_corpus(path, # a corpus `.jsonl` file (or the COMPACT authors' `.json`)
     wanted = list(dict.fromkeys(str(t).strip() for t in teachers)) if teachers else None
     out, seen, lines, spellings = [], {}, {}, {}
     for line_no, line in corpus_lines(path):
-        try: d = json.loads(line)
-        except json.JSONDecodeError as e: raise DataError(f"malformed JSON ({e.msg} at column {e.colno})", path, line_no) from None
-        ex = parse_record(d, path, line_no)
+        ex = parse_record(json_record(line, path, line_no), path, line_no)
         for t in ex.rationales: _check_spelling(t, spellings, path, line_no)
         if wanted is not None: ex.rationales = {t: rs for t, rs in ex.rationales.items() if t in wanted}
         key = question_key(ex.question)
@@ -228,9 +242,10 @@ def read_authors_json(path, # a `.json` file: a list of {Question, CoT: [...], A
                      )->list:
     "Read and validate the COMPACT authors' JSON format into a list of `Example`s."
     path = Path(path)
-    text = '\n'.join(t for _, t in corpus_lines(path))
+    text = '\n'.join(t for _, t in corpus_lines(path, max_bytes=None)) # one JSON document: its lines may be long
     try: data = json.loads(text)
     except json.JSONDecodeError as e: raise DataError(f"malformed JSON ({e.msg} at line {e.lineno}, column {e.colno})", path) from None
+    except RecursionError: raise DataError("JSON nested too deeply to read", path) from None
     if not isinstance(data, list): raise DataError(f"expected a JSON list of {{Question, CoT, Answer}} records, got {type(data).__name__}", path)
     if not data: raise DataError("no records", path)
     names = [str(n).strip() for n in names] if names else None

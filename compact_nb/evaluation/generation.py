@@ -15,10 +15,12 @@ from .records import check_records, open_records, append_records, close_records,
 from .options import check_options, score_options, options_settings
 from .report import results_table
 from ..config import parse_config, command_error
+from ..locks import RunLock, atomic_write
 
 # %% auto #0
 __all__ = ['MAX_NEW_TOKENS', 'DEFAULT_STOP', 'cut_at_stop', 'generate', 'score_output', 'generation_settings', 'evaluate',
-           'EvalConfig', 'model_id', 'eval_settings', 'eval_plan', 'cli_eval']
+           'EvalConfig', 'model_id', 'eval_settings', 'eval_plan', 'eval_lock', 'write_summary', 'write_results',
+           'cli_eval']
 
 # %% ../../nbs/evaluation/01_generation.ipynb #499e7c73
 MAX_NEW_TOKENS = {TaskKind.numeric: 320, TaskKind.choice: 256, TaskKind.yesno: 256, TaskKind.math: 512}
@@ -287,6 +289,24 @@ def _refuse_renamed(argv:list # the command line
     return argv
 
 # %% ../../nbs/evaluation/01_generation.ipynb #5745470e
+_AGAIN = 'run the same command to resume (the records written so far are kept)'
+
+def eval_lock(out # the output folder
+             )->RunLock:
+    "The lock an evaluation holds on its output folder (`locks.RunLock`): a second one into the same `--out` refuses at once."
+    return RunLock(Path(out)/'eval.lock', 'compact_nb eval', f"output folder {out}")
+
+def write_summary(out:Path, # the output folder
+                  summary:dict # what `_run_plan` gathered
+                 ):
+    "`<out>/eval/summary.json`, whole or not at all."
+    atomic_write(out/'eval'/'summary.json', json.dumps(summary, indent=2), 'the evaluation summary', _AGAIN)
+
+def write_results(out:Path # the output folder
+                 ):
+    "`<out>/results.md`, the results table of the folder's records, whole or not at all."
+    atomic_write(out/'results.md', results_table([out]) + '\n', 'the results table', _AGAIN)
+
 def _run_plan(cfg:EvalConfig, # the command's options
               plan:dict, # `eval_plan(cfg)`
               model, # the loaded student
@@ -303,10 +323,10 @@ def _run_plan(cfg:EvalConfig, # the command's options
                              meta=ident, instruction=cfg.instruction)
         res['subset'] = b.describe()
         summary['benchmarks'][res['benchmark']] = res
-        (out/'eval'/'summary.json').write_text(json.dumps(summary, indent=2))
+        write_summary(out, summary)
         print(f"{res['benchmark']}: accuracy {100*res['accuracy']:.2f}% ({res['correct']}/{res['total']}, "
               f"{res['no_answer']} without an answer; {res['generated']} generated in {res['seconds']:.0f} s)")
-    (out/'results.md').write_text(results_table([out]) + '\n')
+    write_results(out)
     print(f"records in {out/'eval'}; table in {out/'results.md'}")
 
 def cli_eval(argv:list|None=None # the command line (default: sys.argv[1:])
@@ -324,8 +344,12 @@ def cli_eval(argv:list|None=None # the command line (default: sys.argv[1:])
         from compact_nb.evaluation.server import cli_eval_server
         return cli_eval_server(cfg)
     from compact_nb.student.models import load_student
-    model, tok = load_student(cfg.model, cfg.gguf_file, dtype=cfg.dtype, device=None if cfg.device == 'auto' else cfg.device,
-                              trust_remote_code=cfg.trust_remote_code, merge=cfg.merge)
-    try: _run_plan(cfg, plan, model, tok)
-    except (DataError, OSError) as e: return command_error(_PROG, e)
+    try: lock = eval_lock(plan['out']).acquire() # before the model loads: a second evaluation into --out refuses at once
+    except OSError as e: return command_error(_PROG, e)
+    try:
+        model, tok = load_student(cfg.model, cfg.gguf_file, dtype=cfg.dtype, device=None if cfg.device == 'auto' else cfg.device,
+                                  trust_remote_code=cfg.trust_remote_code, merge=cfg.merge)
+        try: _run_plan(cfg, plan, model, tok)
+        except (DataError, OSError) as e: return command_error(_PROG, e)
+    finally: lock.release()
     return 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json, os
 from pathlib import Path
 from ..data.core import Example, DataError
+from ..locks import atomic_write, append_whole
 
 # %% auto #0
 __all__ = ['read_records', 'example_id', 'meta_path', 'read_meta', 'check_meta', 'check_records', 'open_records',
@@ -26,6 +27,7 @@ def read_records(path # a JSONL file of per-question records (a missing file hol
     for n, line in enumerate(lines, 1):
         if not line.strip(): continue
         try: r = json.loads(line)
+        except RecursionError: raise DataError('JSON nested too deeply to read in an evaluation file', path, n) from None
         except json.JSONDecodeError:
             if n == len(lines): break # torn by a crash mid-write: redo that question
             raise DataError('malformed JSON in an evaluation file', path, n) from None
@@ -90,17 +92,16 @@ def check_records(out_path, # a JSONL file of per-question records (may not exis
     return ids, done
 
 # %% ../../nbs/evaluation/00_records.ipynb #394ab4da
+_AGAIN = 'run the same command to resume (the records written so far are kept)'
+
 def _write_records(path:Path, recs):
     "Write `recs` to `path` atomically (a temporary file, then a rename)."
-    tmp = path.with_name(path.name + '.tmp')
-    with open(tmp, 'w', encoding='utf-8') as f:
-        for r in recs: f.write(json.dumps(r, ensure_ascii=False) + '\n')
-    os.replace(tmp, path)
+    atomic_write(path, (json.dumps(r, ensure_ascii=False) + '\n' for r in recs), 'the records', _AGAIN)
 
 def _start_meta(out_path:Path, meta:dict|None):
     "Record `meta` beside a record file that has no records yet (a stale settings file is removed when `meta` is None)."
     p = meta_path(out_path)
-    if meta is not None: p.write_text(json.dumps(meta, indent=1) + '\n', encoding='utf-8')
+    if meta is not None: atomic_write(p, json.dumps(meta, indent=1) + '\n', 'the settings of the records', 'run the same command to start again')
     elif p.exists(): p.unlink()
 
 def open_records(out_path, # a JSONL file of per-question records (created, or resumed from)
@@ -120,11 +121,8 @@ def append_records(out_path, # the record file `open_records` made ready
                    recs:list, # new records
                    done:dict # the records so far, by id (updated)
                   ):
-    "Append `recs` to `out_path` (flushed to disk: a crash loses at most the batch in flight) and to `done`."
-    with open(out_path, 'a', encoding='utf-8') as f:
-        for r in recs: f.write(json.dumps(r, ensure_ascii=False) + '\n')
-        f.flush()
-        os.fsync(f.fileno())
+    "Append `recs` to `out_path` whole (flushed to disk: a crash loses at most the batch in flight) and to `done`."
+    append_whole(out_path, ''.join(json.dumps(r, ensure_ascii=False) + '\n' for r in recs), 'the records', _AGAIN, sync=True)
     for r in recs: done[r['id']] = r
 
 # %% ../../nbs/evaluation/00_records.ipynb #bc800ce9

@@ -8,6 +8,7 @@ import hashlib, importlib, json, os, re, shutil, warnings
 from dataclasses import dataclass
 from pathlib import Path
 import torch
+from ..locks import RunLock
 
 # %% auto #0
 __all__ = ['SMOLLM2', 'PLAIN_CHAT_TEMPLATE', 'default_student_gguf', 'StudentSource', 'read_run_config', 'resolve_student',
@@ -133,12 +134,9 @@ def gguf_cache_path(gguf_path, # the .gguf file
     return cache_dir()/'students'/f"{p.stem}-{str(dtype).replace('torch.', '')}-{key}"
 
 # %% ../../nbs/student/01_models.ipynb #207486e5
-def _load_gguf(folder, gguf_file, dtype, cache:bool, **kw):
+def _convert_gguf(folder, gguf_file, dtype, **kw)->tuple:
+    "The dense model and the tokenizer of a GGUF file (dequantized: trainable and savable)."
     from transformers import AutoModelForCausalLM, AutoTokenizer
-    path = Path(folder)/gguf_file
-    cached = gguf_cache_path(path, dtype) if cache and path.exists() else None
-    if cached is not None and (cached/'config.json').exists():
-        return AutoModelForCausalLM.from_pretrained(cached, dtype=dtype, **kw), AutoTokenizer.from_pretrained(cached)
     qkw = {}
     try:
         from transformers.utils.quantization_config import GgufConfig
@@ -146,8 +144,23 @@ def _load_gguf(folder, gguf_file, dtype, cache:bool, **kw):
     except ImportError: pass # older transformers always dequantize
     model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf_file, dtype=dtype, **qkw, **kw)
     if getattr(model, 'hf_quantizer', None) is not None: model.hf_quantizer.remove_quantization_config(model)
-    tok = AutoTokenizer.from_pretrained(folder, gguf_file=gguf_file)
-    if cached is not None:
+    return model, AutoTokenizer.from_pretrained(folder, gguf_file=gguf_file)
+
+def _load_gguf(folder, gguf_file, dtype, cache:bool, **kw):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    path = Path(folder)/gguf_file
+    cached = gguf_cache_path(path, dtype) if cache and path.exists() else None
+    if cached is None: return _convert_gguf(folder, gguf_file, dtype, **kw)
+    read = lambda: (AutoModelForCausalLM.from_pretrained(cached, dtype=dtype, **kw), AutoTokenizer.from_pretrained(cached))
+    if (cached/'config.json').exists(): return read()
+    try: lock = RunLock(cached.with_name(cached.name + '.lock'), 'compact_nb (converting a GGUF student)', f"the student cache {cached}",
+                        wait=1800).acquire()
+    except OSError as e:
+        warnings.warn(f"could not lock the student cache {cached} ({e}): converting without caching")
+        return _convert_gguf(folder, gguf_file, dtype, **kw)
+    try:
+        if (cached/'config.json').exists(): return read() # another process converted it while this one waited
+        model, tok = _convert_gguf(folder, gguf_file, dtype, **kw)
         tmp = cached.with_name(cached.name + f'.tmp{os.getpid()}')
         try:
             model.save_pretrained(tmp)
@@ -155,7 +168,8 @@ def _load_gguf(folder, gguf_file, dtype, cache:bool, **kw):
             os.replace(tmp, cached)
         except OSError as e: warnings.warn(f"could not cache the converted student in {cached}: {e}")
         finally: shutil.rmtree(tmp, ignore_errors=True)
-    return model, tok
+        return model, tok
+    finally: lock.release()
 
 # %% ../../nbs/student/01_models.ipynb #b9dcdecf
 @dataclass
