@@ -343,6 +343,13 @@ def _fresh_start(run:Path):
     if gone: print(f"{run}: fresh start (resume false): removed {', '.join(p.name for p in gone)}", file=sys.stderr)
 
 # %% ../nbs/10_train.ipynb #85705887
+def _checkpointing(on:bool)->dict:
+    "TrainingArguments' recompute-in-backward options under the name this transformers has (`activation_checkpointing` since 5.x), only when on."
+    if not on: return {}
+    from transformers import TrainingArguments
+    name = 'activation_checkpointing' if 'activation_checkpointing' in TrainingArguments.__dataclass_fields__ else 'gradient_checkpointing'
+    return {name: True, f"{name}_kwargs": {'use_reentrant': False}}
+
 def _training_arguments(cfg:TrainConfig, run:Path):
     from transformers import TrainingArguments
     gpu = cfg.device.startswith('cuda') or (cfg.device == 'auto' and torch.cuda.is_available())
@@ -356,8 +363,7 @@ def _training_arguments(cfg:TrainConfig, run:Path):
         train_sampling_strategy='group_by_length', use_cpu=cfg.device == 'cpu' or not (gpu or cfg.device == 'mps'),
         bf16=dtype == 'bfloat16', fp16=dtype == 'float16', disable_tqdm=True, dataloader_num_workers=0,
         lr_scheduler_type={'linear': 'linear', 'constant': 'constant_with_warmup'}[cfg.lr_scheduler],
-        gradient_checkpointing=cfg.gradient_checkpointing,
-        gradient_checkpointing_kwargs={'use_reentrant': False} if cfg.gradient_checkpointing else None)
+        **_checkpointing(cfg.gradient_checkpointing))
 
 def _train_loss(metrics_path)->float:
     "Mean per-step training loss over every step in `metrics.jsonl` (resumed runs included)."

@@ -297,8 +297,9 @@ def reference_authors(model, # the student (a peft model is merged into a copy f
             lab = [t for t in range(1, Lq) if batch['labels'][row[k], t] != -100]
             ce[k] = out['ppl'][b, k] = -sum(float(logps[k][t-1, ids[t]]) for t in lab) / len(lab)
             v[k] = h[int(mask.sum()) - 1]
-        qs = {k: attn.q_proj(v[k]).double() for k in paths}
-        ks = {k: attn.k_proj(v[k]).double() for k in paths}
+        lin = lambda f, x: x @ f.weight.double().T + (f.bias.double() if f.bias is not None else 0.) # W x + b, in float64
+        qs = {k: lin(attn.q_proj, v[k]) for k in paths}
+        ks = {k: lin(attn.k_proj, v[k]) for k in paths}
         for i in paths:
             logit = {j: sum(float(qs[i][c]) * float(ks[j][c // r]) for c in range(width)) / math.sqrt(width) for j in paths}
             z = sum(math.exp(x) for x in logit.values())
