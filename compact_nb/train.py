@@ -14,6 +14,7 @@ from .methods.base import Method, METHOD_STATE, build_method, save_method, load_
 from .train_config import TrainConfig, training_examples, drop_unreasoned
 from .data.core import DataError
 from .locks import RunLock, WriteError, atomic_write, append_whole
+from .model_card import write_model_card
 
 # %% auto #0
 __all__ = ['RESUME_FREE', 'metric_records', 'MetricsFile', 'console_line', 'ConsoleProgress', 'EpochSeededSampler',
@@ -474,6 +475,7 @@ def _finish(run, cfg, method, model, tok, result, resume, exs, teachers, sums, e
                    processes=len(sums), engine=engine,
                    weights_checksum_per_process=sums.tolist())
     atomic_write(run/'summary.json', json.dumps(summary, indent=2), 'the summary', _AGAIN)
+    write_model_card(run) # adapter/README.md: the model card (model_card)
 
 # %% ../nbs/10_train.ipynb #02598f05
 def optimizer_steps(questions:int, # N: training questions

@@ -14,6 +14,7 @@ from ..data.answers import extract_answer, answers_match
 from .records import check_records, open_records, append_records, close_records, summarize
 from .options import check_options, score_options, options_settings
 from .report import results_table
+from ..model_card import write_model_card
 from ..config import parse_config, command_error
 from ..locks import RunLock, atomic_write
 
@@ -327,6 +328,7 @@ def _run_plan(cfg:EvalConfig, # the command's options
         print(f"{res['benchmark']}: accuracy {100*res['accuracy']:.2f}% ({res['correct']}/{res['total']}, "
               f"{res['no_answer']} without an answer; {res['generated']} generated in {res['seconds']:.0f} s)")
     write_results(out)
+    if (out/'adapter').is_dir() and (out/'summary.json').exists(): write_model_card(out, summary) # a run folder: its card gains the table
     print(f"records in {out/'eval'}; table in {out/'results.md'}")
 
 def cli_eval(argv:list|None=None # the command line (default: sys.argv[1:])
