@@ -4,13 +4,13 @@
 
 # %% ../nbs/10_train.ipynb #7d86e606
 from __future__ import annotations
-import json, math, re, shutil, sys, warnings, zipfile
+import dataclasses, json, math, re, shutil, sys, warnings, zipfile
 from collections import defaultdict
 from pathlib import Path
 import torch
 from transformers import Trainer, TrainerCallback, PrinterCallback
 from transformers.trainer_pt_utils import LengthGroupedSampler, get_length_grouped_indices
-from .methods.base import Method, METHOD_STATE, build_method, save_method, load_method, import_methods
+from .methods.base import Method, METHOD_STATE, build_method, save_method, load_method, import_methods, method_class
 from .train_config import TrainConfig, training_examples, drop_unreasoned
 from .data.core import DataError
 from .locks import RunLock, WriteError, atomic_write, append_whole
@@ -372,6 +372,11 @@ def _train_loss(metrics_path)->float:
     return sum(xs) / len(xs) if xs else float('nan')
 
 # %% ../nbs/10_train.ipynb #2295934f
+def _field_defaults(cls)->dict:
+    "Every field's default of a config dataclass, as `config.json` holds it (no validation: `single` has no default teacher)."
+    from compact_nb.config import _default
+    return json.loads(json.dumps({f.name: _default(f) for f in dataclasses.fields(cls)}, default=str))
+
 def _check_resume(run:Path, saved:dict):
     "Refuse a run folder whose checkpoints or summary come from another config (reads only)."
     old = run/'config.json'
@@ -379,9 +384,7 @@ def _check_resume(run:Path, saved:dict):
     try: before = json.loads(old.read_text())
     except ValueError: raise DataError("unreadable: the run's config is cut short or was edited; restore it, or start over "
                                        "with --resume false (its checkpoints and metrics are removed)", old) from None
-    from compact_nb.config import config_dict
-    from compact_nb.methods.base import method_config
-    defaults = {**config_dict(TrainConfig()), 'method': config_dict(method_config(saved['method']['name']))}
+    defaults = {**_field_defaults(TrainConfig), 'method': _field_defaults(method_class(saved['method']['name']).config_class)}
     conflicts = resume_conflicts(before, saved, defaults)
     if conflicts and (last_checkpoint(run) or (run/'summary.json').exists()):
         diff = '; '.join(f"{k}: {before.get(k)!r} -> {saved.get(k)!r}" for k in conflicts)
