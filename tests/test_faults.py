@@ -109,7 +109,10 @@ def test_broken_last_checkpoint_falls_back_to_the_one_before(ref, tmp_path, name
 
 def test_ctrl_c_is_one_line_exit_130_and_the_run_resumes(tmp_path):
     run, longer = tmp_path/'int', ('--epochs', '8') # 64 steps: on a loaded machine the signal still finds the run mid-way
-    p = subprocess.Popen(train_cmd(tmp_path, 'int', *longer), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env(), cwd=ROOT)
+    # SIGINT as a terminal delivers it: a shell that starts a job in the background without job control (CI's, nohup's)
+    # makes it ignore SIGINT, and an ignored signal stays ignored in the child
+    p = subprocess.Popen(train_cmd(tmp_path, 'int', *longer), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env(), cwd=ROOT,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     t0 = time.time()
     while not ((run/'checkpoints'/'checkpoint-4'/'trainer_state.json').exists() and (run/'metrics.jsonl').exists()
                and max(steps(run), default=0) >= 5):
